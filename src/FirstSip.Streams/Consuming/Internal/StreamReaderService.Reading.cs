@@ -1,0 +1,195 @@
+using StackExchange.Redis;
+
+namespace FirstSip.Streams.Internal;
+
+/// <content>The read loop: new entries (blocking or polling) and recovery of this consumer's own pending entries.</content>
+internal sealed partial class StreamReaderService<TMessage, THandler>
+{
+    private static readonly TimeSpan SlotWait = TimeSpan.FromSeconds(1);
+
+    private async Task ReadLoopAsync(CancellationToken stoppingToken)
+    {
+        var retryDelay = TimeSpan.FromMilliseconds(100);
+        var recovering = false;
+        RedisValue recoverCursor = "0";
+        while (!stoppingToken.IsCancellationRequested)
+        {
+            _state.MarkLoop(_timeProvider.GetTimestamp());
+
+            // Read no more entries than there are free handler slots: the concurrency bound holds and nothing waits unhandled.
+            bool acquired;
+            try
+            {
+                acquired = await _slots.WaitAsync(SlotWait, stoppingToken).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                break;
+            }
+
+            if (!acquired)
+            {
+                continue;
+            }
+
+            var reserved = 1;
+            while (reserved < _options.BatchSize && _slots.Wait(0, CancellationToken.None))
+            {
+                reserved++;
+            }
+
+            if (Interlocked.Exchange(ref _recoveryRequested, 0) == 1)
+            {
+                recovering = true;
+                recoverCursor = "0";
+            }
+
+            var wasRecovering = recovering;
+            StreamEntry[] entries;
+            long[]? deliveryCounts = null;
+            try
+            {
+                if (recovering)
+                {
+                    entries = await Database.StreamReadGroupAsync(_key, _group, ConsumerName, recoverCursor, reserved).ConfigureAwait(false);
+                    if (entries.Length == 0)
+                    {
+                        recovering = false;
+                    }
+                    else
+                    {
+                        recoverCursor = entries[^1].Id;
+                        deliveryCounts = await GetDeliveryCountsAsync(entries).ConfigureAwait(false);
+                        _logger.RecoveredPending(entries.Length, ConsumerName, StreamName);
+                    }
+                }
+                else
+                {
+                    entries = await ReadNewAsync(reserved, stoppingToken).ConfigureAwait(false);
+                }
+
+                retryDelay = TimeSpan.FromMilliseconds(100);
+                _state.LastError = null;
+            }
+            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+            {
+                _slots.Release(reserved);
+                break;
+            }
+            catch (RedisServerException ex) when (ex.Message.StartsWith("NOGROUP", StringComparison.Ordinal))
+            {
+                _slots.Release(reserved);
+                _logger.GroupMissing(GroupName, StreamName);
+                await EnsureGroupWithRetryAsync(stoppingToken).ConfigureAwait(false);
+                RequestRecovery();
+                continue;
+            }
+            catch (Exception ex) when (ex is RedisException or TimeoutException or ObjectDisposedException)
+            {
+                _slots.Release(reserved);
+                _state.LastError = ex.Message;
+                _logger.ReadFailed(ex, StreamName, GroupName, retryDelay);
+
+                // A read whose reply was lost may have delivered entries to this consumer: read them back first.
+                RequestRecovery();
+                if (!await DelayAsync(retryDelay, stoppingToken).ConfigureAwait(false))
+                {
+                    break;
+                }
+
+                retryDelay = NextDelay(retryDelay);
+                continue;
+            }
+
+            var used = 0;
+            for (var i = 0; i < entries.Length && used < reserved; i++)
+            {
+                if (Dispatch(entries[i], deliveryCounts?[i] ?? 1))
+                {
+                    used++;
+                }
+            }
+
+            if (reserved > used)
+            {
+                _slots.Release(reserved - used);
+            }
+
+            if (entries.Length == 0 && !wasRecovering && _options.ReadMode == StreamReadMode.Polling
+                && !await DelayAsync(_options.PollInterval, stoppingToken).ConfigureAwait(false))
+            {
+                break;
+            }
+        }
+    }
+
+    private async Task<StreamEntry[]> ReadNewAsync(int count, CancellationToken stoppingToken)
+    {
+        if (_options.ReadMode == StreamReadMode.Polling)
+        {
+            return await Database.StreamReadGroupAsync(_key, _group, ConsumerName, StreamPosition.NewMessages, count).ConfigureAwait(false);
+        }
+
+        var connection = _blockingConnection;
+        if (connection is null)
+        {
+            connection = await StreamsConnections.ConnectBlockingAsync(_streamsOptions, _connection, "firstsip-reader-" + ConsumerName, _options.BlockTime).ConfigureAwait(false);
+            _blockingConnection = connection;
+        }
+
+        var blockMs = (long)Math.Max(1, Math.Min(_options.BlockTime.TotalMilliseconds, connection.TimeoutMilliseconds / 2));
+        var reply = await connection.GetDatabase()
+            .ExecuteAsync("XREADGROUP", ["GROUP", _group, ConsumerName, "COUNT", count, "BLOCK", blockMs, "STREAMS", _key, ">"])
+            .WaitAsync(stoppingToken)
+            .ConfigureAwait(false);
+        return ReadReplyParser.Parse(reply);
+    }
+
+    /// <summary>
+    /// Starts processing an entry in a slot the caller reserved; returns false (slot not used) when it is already in flight.
+    /// </summary>
+    private bool Dispatch(StreamEntry entry, long deliveryCount)
+    {
+        var id = entry.Id.ToString();
+        if (!_inFlight.TryAdd(id, null))
+        {
+            return false;
+        }
+
+        var task = ProcessAsync(entry, id, deliveryCount);
+        if (!task.IsCompleted)
+        {
+            _inFlight.TryUpdate(id, task, null);
+        }
+
+        return true;
+    }
+
+    private async Task<long[]> GetDeliveryCountsAsync(StreamEntry[] entries)
+    {
+        var counts = new long[entries.Length];
+        Array.Fill(counts, 1);
+        if (entries.Length == 0)
+        {
+            return counts;
+        }
+
+        var pending = await Database.StreamPendingMessagesAsync(
+            _key, _group, entries.Length * 2, ConsumerName, entries[0].Id, entries[^1].Id).ConfigureAwait(false);
+        var byId = new Dictionary<RedisValue, long>(pending.Length);
+        foreach (var info in pending)
+        {
+            byId[info.MessageId] = info.DeliveryCount;
+        }
+
+        for (var i = 0; i < entries.Length; i++)
+        {
+            if (byId.TryGetValue(entries[i].Id, out var count))
+            {
+                counts[i] = Math.Max(1, count);
+            }
+        }
+
+        return counts;
+    }
+}

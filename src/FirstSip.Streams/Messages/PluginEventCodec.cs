@@ -1,0 +1,113 @@
+using FirstSip.Streams.Internal;
+using StackExchange.Redis;
+
+namespace FirstSip.Streams;
+
+/// <summary>
+/// The protocol v1 codec of <see cref="PluginEvent"/> entries.
+/// </summary>
+/// <remarks>
+/// Poison reasons: <c>missing payload</c>, <c>payload is not valid JSON</c>, <c>payload is not a JSON object</c>,
+/// <c>unsupported schema_version &lt;v&gt;</c>, <c>plugin_run_id is required</c>, <c>unknown kind &lt;value&gt;</c>.
+/// The key is the run id text whenever it was readable.
+/// </remarks>
+public sealed class PluginEventCodec : IStreamEntryCodec<PluginEvent>
+{
+    /// <summary>Gets the shared instance.</summary>
+    public static PluginEventCodec Instance { get; } = new();
+
+    /// <inheritdoc/>
+    /// <exception cref="ArgumentNullException"><paramref name="message"/> is null.</exception>
+    public NameValueEntry[] Encode(PluginEvent message)
+    {
+        ArgumentNullException.ThrowIfNull(message);
+        var payload = WireJson.WritePayload(message, static (writer, e) =>
+        {
+            writer.WriteString("plugin_run_id", e.PluginRunId.ToString("D"));
+            writer.WriteString("kind", e.Kind switch
+            {
+                PluginEventKind.Started => "started",
+                PluginEventKind.Step => "step",
+                _ => "heartbeat",
+            });
+            writer.WriteString("step", e.Step);
+            writer.WriteString("message", e.Message);
+            writer.WriteNumber("at", e.At.ToUnixTimeMilliseconds());
+        });
+
+        var count = 2 + (message.Attempt.HasValue ? 1 : 0) + (message.Worker is null ? 0 : 1);
+        var fields = new NameValueEntry[count];
+        var i = 0;
+        fields[i++] = new(WireJson.Payload, payload);
+        fields[i++] = new(WireJson.SchemaVersion, WireJson.V1);
+        if (message.Attempt is { } attempt)
+        {
+            fields[i++] = new(WireJson.Attempt, WireJson.Format(attempt));
+        }
+
+        if (message.Worker is { } worker)
+        {
+            fields[i] = new(WireJson.Worker, worker);
+        }
+
+        return fields;
+    }
+
+    /// <inheritdoc/>
+    /// <exception cref="ArgumentNullException"><paramref name="fields"/> is null.</exception>
+    public StreamDecodeResult<PluginEvent> Decode(NameValueEntry[] fields)
+    {
+        ArgumentNullException.ThrowIfNull(fields);
+        var error = WireJson.TryParsePayload(fields, out var document);
+        if (error is not null)
+        {
+            return StreamDecodeResult<PluginEvent>.Poison(error);
+        }
+
+        using (document)
+        {
+            var root = document!.RootElement;
+            var hasRunId = WireJson.TryGetRunId(root, out var runId, out var key);
+            if (WireJson.CheckSchemaVersion(fields) is { } versionError)
+            {
+                return StreamDecodeResult<PluginEvent>.Poison(versionError, key);
+            }
+
+            if (!hasRunId)
+            {
+                return StreamDecodeResult<PluginEvent>.Poison(WireJson.RunIdRequired);
+            }
+
+            var kindText = WireJson.GetString(root, "kind");
+            PluginEventKind kind;
+            switch (kindText?.ToUpperInvariant())
+            {
+                case "STARTED":
+                    kind = PluginEventKind.Started;
+                    break;
+                case "STEP":
+                    kind = PluginEventKind.Step;
+                    break;
+                case "HEARTBEAT":
+                    kind = PluginEventKind.Heartbeat;
+                    break;
+                default:
+                    return StreamDecodeResult<PluginEvent>.Poison("unknown kind " + (kindText ?? "(missing)"), key);
+            }
+
+            var at = WireJson.GetInt64(root, "at");
+            var attempt = WireJson.ParseInt64(WireJson.Find(fields, WireJson.Attempt)) ?? WireJson.GetInt64(root, WireJson.Attempt);
+            var e = new PluginEvent
+            {
+                PluginRunId = runId,
+                Kind = kind,
+                Step = WireJson.GetString(root, "step"),
+                Message = WireJson.GetString(root, "message"),
+                At = at is { } ms ? DateTimeOffset.FromUnixTimeMilliseconds(ms) : default,
+                Attempt = attempt is >= 1 and <= int.MaxValue ? (int)attempt.Value : null,
+                Worker = WireJson.ParseString(WireJson.Find(fields, WireJson.Worker)) ?? WireJson.GetString(root, WireJson.Worker),
+            };
+            return StreamDecodeResult<PluginEvent>.Success(e, key);
+        }
+    }
+}

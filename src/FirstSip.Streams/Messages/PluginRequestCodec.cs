@@ -1,0 +1,147 @@
+using System.Text.Json;
+using FirstSip.Streams.Internal;
+using StackExchange.Redis;
+
+namespace FirstSip.Streams;
+
+/// <summary>
+/// The protocol v1 codec of <see cref="PluginRequest"/> entries.
+/// </summary>
+/// <remarks>
+/// Poison reasons: <c>missing payload</c>, <c>payload is not valid JSON</c>, <c>payload is not a JSON object</c>,
+/// <c>unsupported schema_version &lt;v&gt;</c>, <c>plugin_run_id is required</c>, <c>plugin_name is required</c>,
+/// <c>settings must be a JSON object</c>. The key is the run id text whenever it was readable.
+/// </remarks>
+public sealed class PluginRequestCodec : IStreamEntryCodec<PluginRequest>
+{
+    /// <summary>Gets the shared instance.</summary>
+    public static PluginRequestCodec Instance { get; } = new();
+
+    /// <inheritdoc/>
+    /// <exception cref="ArgumentNullException"><paramref name="message"/> is null.</exception>
+    public NameValueEntry[] Encode(PluginRequest message)
+    {
+        ArgumentNullException.ThrowIfNull(message);
+        var payload = WireJson.WritePayload(message, static (writer, request) =>
+        {
+            writer.WriteString("plugin_run_id", request.PluginRunId.ToString("D"));
+            writer.WriteString("plugin_name", request.PluginName);
+            var userId = request.UserId ?? string.Empty;
+            if (WireJson.IsCanonicalInteger(userId))
+            {
+                writer.WritePropertyName("user_id");
+                writer.WriteRawValue(userId, skipInputValidation: true);
+            }
+            else
+            {
+                writer.WriteString("user_id", userId);
+            }
+
+            writer.WritePropertyName("settings");
+            if (request.Settings.ValueKind == JsonValueKind.Undefined)
+            {
+                WireJson.EmptyObject.WriteTo(writer);
+            }
+            else
+            {
+                request.Settings.WriteTo(writer);
+            }
+        });
+
+        var count = 3 + (message.Deadline.HasValue ? 1 : 0) + (message.TimeoutSeconds.HasValue ? 1 : 0) + (message.Secrets is null ? 0 : 1);
+        var fields = new NameValueEntry[count];
+        var i = 0;
+        fields[i++] = new(WireJson.Payload, payload);
+        fields[i++] = new(WireJson.SchemaVersion, WireJson.V1);
+        fields[i++] = new(WireJson.Attempt, WireJson.Format(message.Attempt));
+        if (message.Deadline is { } deadline)
+        {
+            fields[i++] = new(WireJson.Deadline, WireJson.Format(deadline.ToUnixTimeMilliseconds()));
+        }
+
+        if (message.TimeoutSeconds is { } timeout)
+        {
+            fields[i++] = new(WireJson.TimeoutSeconds, WireJson.Format(timeout));
+        }
+
+        if (message.Secrets is { } secrets)
+        {
+            fields[i] = new(WireJson.Secrets, secrets);
+        }
+
+        return fields;
+    }
+
+    /// <inheritdoc/>
+    /// <exception cref="ArgumentNullException"><paramref name="fields"/> is null.</exception>
+    public StreamDecodeResult<PluginRequest> Decode(NameValueEntry[] fields)
+    {
+        ArgumentNullException.ThrowIfNull(fields);
+        var error = WireJson.TryParsePayload(fields, out var document);
+        if (error is not null)
+        {
+            return StreamDecodeResult<PluginRequest>.Poison(error);
+        }
+
+        using (document)
+        {
+            var root = document!.RootElement;
+            var hasRunId = WireJson.TryGetRunId(root, out var runId, out var key);
+            if (WireJson.CheckSchemaVersion(fields) is { } versionError)
+            {
+                return StreamDecodeResult<PluginRequest>.Poison(versionError, key);
+            }
+
+            if (!hasRunId)
+            {
+                return StreamDecodeResult<PluginRequest>.Poison(WireJson.RunIdRequired);
+            }
+
+            var pluginName = root.TryGetProperty("plugin_name", out var nameElement) && nameElement.ValueKind == JsonValueKind.String
+                ? nameElement.GetString()
+                : null;
+            if (string.IsNullOrEmpty(pluginName))
+            {
+                return StreamDecodeResult<PluginRequest>.Poison("plugin_name is required", key);
+            }
+
+            var settings = WireJson.EmptyObject;
+            if (root.TryGetProperty("settings", out var settingsElement) && settingsElement.ValueKind != JsonValueKind.Null)
+            {
+                if (settingsElement.ValueKind != JsonValueKind.Object)
+                {
+                    return StreamDecodeResult<PluginRequest>.Poison("settings must be a JSON object", key);
+                }
+
+                settings = settingsElement.Clone();
+            }
+
+            var userId = string.Empty;
+            if (root.TryGetProperty("user_id", out var userElement))
+            {
+                userId = userElement.ValueKind switch
+                {
+                    JsonValueKind.String => userElement.GetString() ?? string.Empty,
+                    JsonValueKind.Number => userElement.GetRawText(),
+                    _ => string.Empty,
+                };
+            }
+
+            var attempt = WireJson.ParseInt64(WireJson.Find(fields, WireJson.Attempt));
+            var deadline = WireJson.ParseInt64(WireJson.Find(fields, WireJson.Deadline));
+            var timeout = WireJson.ParseInt64(WireJson.Find(fields, WireJson.TimeoutSeconds));
+            var request = new PluginRequest
+            {
+                PluginRunId = runId,
+                PluginName = pluginName,
+                UserId = userId,
+                Settings = settings,
+                Attempt = attempt is >= 1 and <= int.MaxValue ? (int)attempt.Value : 1,
+                Deadline = deadline is { } ms ? DateTimeOffset.FromUnixTimeMilliseconds(ms) : null,
+                TimeoutSeconds = timeout is >= 0 and <= int.MaxValue ? (int)timeout.Value : null,
+                Secrets = WireJson.ParseString(WireJson.Find(fields, WireJson.Secrets)),
+            };
+            return StreamDecodeResult<PluginRequest>.Success(request, key);
+        }
+    }
+}

@@ -1,0 +1,31 @@
+namespace FirstSip.Streams;
+
+/// <summary>
+/// The result of a plugin run, as published on the result stream (<c>plugin:results</c> by default).
+/// </summary>
+public sealed record PluginResult
+{
+    /// <summary>Gets the id of the plugin run this result answers.</summary>
+    public required Guid PluginRunId { get; init; }
+
+    /// <summary>Gets the outcome of the run.</summary>
+    public required PluginResultStatus Status { get; init; }
+
+    /// <summary>Gets the output of a completed run (JSON text), if any.</summary>
+    public string? Output { get; init; }
+
+    /// <summary>Gets the error of a failed run, if any.</summary>
+    public string? Error { get; init; }
+
+    /// <summary>Gets a value indicating whether the worker considers the failure worth retrying.</summary>
+    public bool Retryable { get; init; }
+
+    /// <summary>Gets the attempt this result answers, if the worker reported it.</summary>
+    public int? Attempt { get; init; }
+
+    /// <summary>Gets the execution time in milliseconds, if the worker reported it.</summary>
+    public long? DurationMs { get; init; }
+
+    /// <summary>Gets the consumer name of the worker that ran the plugin, if reported.</summary>
+    public string? Worker { get; init; }
+}
