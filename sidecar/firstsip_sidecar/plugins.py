@@ -1,0 +1,265 @@
+"""The plugin catalog: ``plugins/<name>/plugin.yaml`` parsed into typed manifests.
+
+Plugins are found by name in the catalog only. A name is checked against the name rule and
+looked up in the folders the catalog found under ``PLUGIN_DIR``; it is never joined to a path,
+so ``../../etc/passwd`` or ``/var/lib/evil`` are simply unknown plugins.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+import re
+import threading
+from typing import Any, Dict, List, Optional, Tuple
+
+import yaml
+
+from . import schema as settings_schema
+from .errors import ManifestError, UnknownPluginError
+
+logger = logging.getLogger("firstsip.plugins")
+
+MANIFEST_FILE = "plugin.yaml"
+MANIFEST_SCHEMA_VERSION = 1
+NAME_RULE = re.compile(r"^[a-z0-9][a-z0-9-]*$")
+RUNTIMES = ("python", "crewai")
+DEFAULT_CREW_ENTRY = "crew/crew.py:create_crew"
+_KEYS = frozenset(
+    {
+        "schema_version", "name", "description", "version", "runtime", "entry", "timeout_seconds",
+        "settings_schema_path", "capabilities", "default_config",
+    }
+)
+_REQUIRED = ("schema_version", "name", "description", "version", "runtime")
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+@dataclasses.dataclass(frozen=True)
+class PluginManifest:
+    """A parsed ``plugin.yaml``.
+
+    :param name: the plugin name (equals its folder name).
+    :param description: one line.
+    :param version: the plugin's own version text.
+    :param runtime: ``python`` or ``crewai``.
+    :param entry: ``module:function`` for ``python``; ``path/to/file.py:function`` for ``crewai``.
+    :param timeout_seconds: the plugin's execution timeout, or ``None`` for the sidecar default.
+    :param settings_schema_path: the settings schema file relative to the folder, or ``None``.
+    :param capabilities: free-form capability names (``network``, ``llm``, ``web-search``...).
+    :param default_config: settings merged under the run's (the run's keys win).
+    :param directory: the plugin folder (absolute).
+    :param settings_schema: the loaded settings schema, or ``None``.
+    :param schema_version: the manifest format version (1).
+    """
+
+    name: str
+    description: str
+    version: str
+    runtime: str
+    entry: str
+    timeout_seconds: Optional[float]
+    settings_schema_path: Optional[str]
+    capabilities: Tuple[str, ...]
+    default_config: Dict[str, Any]
+    directory: str
+    settings_schema: Optional[Dict[str, Any]] = None
+    schema_version: int = MANIFEST_SCHEMA_VERSION
+
+    def entry_file(self) -> str:
+        """The absolute path of the entry's source file (inside the plugin folder)."""
+        target, _ = self.entry.rsplit(":", 1)
+        relative = target if self.runtime == "crewai" else target.replace(".", "/") + ".py"
+        return _inside(self.directory, relative, "entry")
+
+    def entry_function(self) -> str:
+        """The name of the entry's function."""
+        return self.entry.rsplit(":", 1)[1]
+
+    def merged_settings(self, settings: Dict[str, Any]) -> Dict[str, Any]:
+        """The run's settings over ``default_config`` (a shallow merge; the run's keys win)."""
+        merged = dict(self.default_config)
+        merged.update(settings)
+        return merged
+
+    def validate_settings(self, settings: Dict[str, Any]) -> List[Tuple[str, str]]:
+        """Validates settings against the plugin's schema; ``(path, message)`` per failure."""
+        if self.settings_schema is None:
+            return []
+        return settings_schema.validate(settings, self.settings_schema)
+
+
+def _inside(directory: str, relative: str, what: str) -> str:
+    if os.path.isabs(relative) or "\\" in relative:
+        raise ManifestError(f"{what} must be a path relative to the plugin folder: {relative!r}")
+    root = os.path.realpath(directory)
+    path = os.path.realpath(os.path.join(root, relative))
+    if os.path.commonpath([root, path]) != root:
+        raise ManifestError(f"{what} points outside the plugin folder: {relative!r}")
+    return path
+
+
+def load_manifest(directory: str) -> PluginManifest:
+    """Reads and checks one plugin folder's ``plugin.yaml``.
+
+    :param directory: the plugin folder.
+    :raises ManifestError: the manifest is missing, malformed, has unknown keys, or points at
+        files outside the folder.
+    """
+    path = os.path.join(directory, MANIFEST_FILE)
+    try:
+        with open(path, "r", encoding="utf-8") as handle:
+            data = yaml.safe_load(handle)
+    except FileNotFoundError:
+        raise ManifestError(f"{MANIFEST_FILE} is missing") from None
+    except yaml.YAMLError as error:
+        raise ManifestError(f"{MANIFEST_FILE} is not valid YAML: {error}") from None
+    if not isinstance(data, dict):
+        raise ManifestError(f"{MANIFEST_FILE} must be a mapping")
+
+    unknown = sorted(str(key) for key in data if key not in _KEYS)
+    if unknown:
+        raise ManifestError("unknown keys in plugin.yaml: " + ", ".join(unknown))
+    missing = [key for key in _REQUIRED if data.get(key) in (None, "")]
+    if missing:
+        raise ManifestError("missing keys in plugin.yaml: " + ", ".join(missing))
+
+    if data["schema_version"] != MANIFEST_SCHEMA_VERSION or isinstance(data["schema_version"], bool):
+        raise ManifestError(f"unsupported schema_version {data['schema_version']!r} (expected 1)")
+    name = data["name"]
+    folder = os.path.basename(os.path.normpath(directory))
+    if not isinstance(name, str) or not NAME_RULE.match(name):
+        raise ManifestError(f"name {name!r} does not match [a-z0-9][a-z0-9-]*")
+    if name != folder:
+        raise ManifestError(f"name {name!r} must equal the folder name {folder!r}")
+    for key in ("description", "version"):
+        if not isinstance(data[key], (str, int, float)) or isinstance(data[key], bool):
+            raise ManifestError(f"{key} must be text")
+    runtime = data["runtime"]
+    if runtime not in RUNTIMES:
+        raise ManifestError(f"runtime must be python or crewai, not {runtime!r}")
+
+    entry = data.get("entry")
+    if runtime == "crewai":
+        entry = entry or DEFAULT_CREW_ENTRY
+        if ":" not in entry:
+            entry = f"{entry}:create_crew"
+        target, function = entry.rsplit(":", 1)
+        if not target.endswith(".py") or not _IDENTIFIER.match(function):
+            raise ManifestError(f"entry must be path/to/file.py:function, not {entry!r}")
+    else:
+        if not isinstance(entry, str) or ":" not in entry:
+            raise ManifestError("entry is required for a python plugin, as module:function")
+        target, function = entry.rsplit(":", 1)
+        if not all(_IDENTIFIER.match(part) for part in target.split(".")) or not _IDENTIFIER.match(function):
+            raise ManifestError(f"entry must be module:function, not {entry!r}")
+
+    timeout = data.get("timeout_seconds")
+    if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0):
+        raise ManifestError("timeout_seconds must be a positive number")
+
+    capabilities = data.get("capabilities") or []
+    if not isinstance(capabilities, list) or not all(isinstance(c, str) for c in capabilities):
+        raise ManifestError("capabilities must be a list of strings")
+    default_config = data.get("default_config") or {}
+    if not isinstance(default_config, dict):
+        raise ManifestError("default_config must be a mapping")
+
+    schema_path = data.get("settings_schema_path")
+    loaded_schema = None
+    if schema_path is not None:
+        if not isinstance(schema_path, str):
+            raise ManifestError("settings_schema_path must be a path")
+        file = _inside(directory, schema_path, "settings_schema_path")
+        try:
+            with open(file, "r", encoding="utf-8") as handle:
+                loaded_schema = json.load(handle)
+        except FileNotFoundError:
+            raise ManifestError(f"settings schema {schema_path} is missing") from None
+        except ValueError as error:
+            raise ManifestError(f"settings schema {schema_path} is not valid JSON: {error}") from None
+        problems = settings_schema.check_schema(loaded_schema)
+        if problems:
+            raise ManifestError(f"settings schema {schema_path}: " + "; ".join(problems))
+
+    manifest = PluginManifest(
+        name=name,
+        description=str(data["description"]),
+        version=str(data["version"]),
+        runtime=runtime,
+        entry=entry,
+        timeout_seconds=float(timeout) if timeout is not None else None,
+        settings_schema_path=schema_path,
+        capabilities=tuple(capabilities),
+        default_config=default_config,
+        directory=os.path.realpath(directory),
+        settings_schema=loaded_schema,
+    )
+    manifest.entry_file()
+    return manifest
+
+
+class PluginCatalog:
+    """The plugins found under one folder, by name.
+
+    The folder is scanned when the catalog is created and again when a name is not found (so a
+    plugin added while the sidecar runs is picked up). A folder whose manifest is invalid is kept
+    as an error for that name and logged.
+
+    :param plugin_dir: the folder holding one folder per plugin.
+    """
+
+    def __init__(self, plugin_dir: str) -> None:
+        self.plugin_dir = os.path.realpath(plugin_dir)
+        self._plugins: Dict[str, PluginManifest] = {}
+        self._errors: Dict[str, str] = {}
+        self._lock = threading.Lock()
+        self.scan()
+
+    def scan(self) -> None:
+        """Reads every plugin folder again."""
+        plugins: Dict[str, PluginManifest] = {}
+        errors: Dict[str, str] = {}
+        try:
+            entries = sorted(os.listdir(self.plugin_dir))
+        except OSError as error:
+            logger.warning("cannot list the plugin folder %s: %s", self.plugin_dir, error)
+            entries = []
+        for entry in entries:
+            directory = os.path.join(self.plugin_dir, entry)
+            if not NAME_RULE.match(entry) or not os.path.isfile(os.path.join(directory, MANIFEST_FILE)):
+                continue
+            try:
+                plugins[entry] = load_manifest(directory)
+            except ManifestError as error:
+                errors[entry] = str(error)
+                logger.error("plugin %s is invalid: %s", entry, error)
+        with self._lock:
+            self._plugins, self._errors = plugins, errors
+
+    def names(self) -> List[str]:
+        """The names of the valid plugins, sorted."""
+        with self._lock:
+            return sorted(self._plugins)
+
+    def get(self, name: str) -> PluginManifest:
+        """The manifest of a plugin.
+
+        :raises UnknownPluginError: no valid-looking plugin of that name exists.
+        :raises ManifestError: the plugin exists but its manifest is invalid.
+        """
+        if not isinstance(name, str) or not NAME_RULE.match(name):
+            raise UnknownPluginError(str(name))
+        for attempt in range(2):
+            with self._lock:
+                manifest = self._plugins.get(name)
+                error = self._errors.get(name)
+            if manifest is not None:
+                return manifest
+            if error is not None:
+                raise ManifestError(f"plugin {name} is invalid: {error}")
+            if attempt == 0:
+                self.scan()
+        raise UnknownPluginError(name)

@@ -1,0 +1,236 @@
+"""The plugin catalog, manifests, settings schemas and the settings."""
+
+from __future__ import annotations
+
+import json
+import os
+import textwrap
+
+import pytest
+
+from firstsip_sidecar import schema
+from firstsip_sidecar.errors import ConfigurationError, ManifestError, UnknownPluginError
+from firstsip_sidecar.plugins import PluginCatalog, load_manifest
+from firstsip_sidecar.settings import Settings
+
+from conftest import REAL_PLUGINS, TEST_PLUGINS, VECTORS
+
+MANIFEST = """\
+schema_version: 1
+name: {name}
+description: A plugin.
+version: 1.0.0
+runtime: python
+entry: main:run
+"""
+
+
+def write_plugin(root, name, manifest=None, files=None):
+    folder = root / name
+    folder.mkdir()
+    (folder / "plugin.yaml").write_text(manifest if manifest is not None else MANIFEST.format(name=name))
+    (folder / "main.py").write_text("def run(settings, context):\n    return {}\n")
+    for path, text in (files or {}).items():
+        (folder / path).write_text(text)
+    return folder
+
+
+def test_real_plugins_load():
+    catalog = PluginCatalog(REAL_PLUGINS)
+    assert catalog.names() == ["daily-news-digest", "feed-digest"]
+    crew = catalog.get("daily-news-digest")
+    assert crew.runtime == "crewai" and crew.entry == "crew/crew.py:create_crew"
+    assert crew.entry_file().endswith(os.path.join("daily-news-digest", "crew", "crew.py"))
+    assert crew.timeout_seconds == 300 and "llm" in crew.capabilities
+    feed = catalog.get("feed-digest")
+    assert feed.runtime == "python" and feed.entry_function() == "run"
+    assert feed.validate_settings(feed.merged_settings({})) == []
+
+
+def test_test_plugins_load_and_broken_one_is_reported():
+    catalog = PluginCatalog(TEST_PLUGINS)
+    assert {"echo", "sleepy", "flaky", "briefer"} <= set(catalog.names())
+    with pytest.raises(ManifestError) as caught:
+        catalog.get("broken")
+    assert "unknown keys in plugin.yaml: colour" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["../../etc/passwd", "/var/lib/evil", "..", ".", "echo/../echo", "ECHO", "echo ", "", "-echo", "%2e%2e", "echo\x00"],
+)
+def test_names_are_never_paths(name):
+    catalog = PluginCatalog(TEST_PLUGINS)
+    with pytest.raises(UnknownPluginError) as caught:
+        catalog.get(name)
+    assert str(caught.value) == f"unknown plugin: {name}"
+
+
+def test_plugin_added_later_is_found(tmp_path):
+    catalog = PluginCatalog(str(tmp_path))
+    with pytest.raises(UnknownPluginError):
+        catalog.get("late")
+    write_plugin(tmp_path, "late")
+    assert catalog.get("late").name == "late"
+
+
+def test_a_folder_symlinked_outside_is_not_a_way_out(tmp_path):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "main.py").write_text("def run(s, c):\n    return 1\n")
+    root = tmp_path / "plugins"
+    root.mkdir()
+    folder = root / "sneaky"
+    folder.mkdir()
+    (folder / "plugin.yaml").write_text(MANIFEST.format(name="sneaky").replace("main:run", "main:run"))
+    os.symlink(outside / "main.py", folder / "main.py")
+    with pytest.raises(ManifestError) as caught:
+        load_manifest(str(folder))
+    assert "outside the plugin folder" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (lambda m: m + "extra: 1\n", "unknown keys in plugin.yaml: extra"),
+        (lambda m: m.replace("name: p\n", "name: other\n"), "must equal the folder name"),
+        (lambda m: m.replace("schema_version: 1", "schema_version: 2"), "unsupported schema_version"),
+        (lambda m: m.replace("runtime: python", "runtime: node"), "runtime must be python or crewai"),
+        (lambda m: m.replace("entry: main:run", "entry: ../main:run"), "entry must be module:function"),
+        (lambda m: m.replace("entry: main:run\n", ""), "entry is required"),
+        (lambda m: m.replace("description: A plugin.\n", ""), "missing keys in plugin.yaml: description"),
+        (lambda m: m + "timeout_seconds: -1\n", "timeout_seconds must be a positive number"),
+        (lambda m: m + "capabilities: network\n", "capabilities must be a list"),
+        (lambda m: m + "default_config: [1]\n", "default_config must be a mapping"),
+        (lambda m: m + "settings_schema_path: ../schema.json\n", "outside the plugin folder"),
+        (lambda m: m + "settings_schema_path: missing.json\n", "is missing"),
+        (lambda m: "- just\n- a list\n", "must be a mapping"),
+        (lambda m: "name: [unclosed\n", "not valid YAML"),
+    ],
+)
+def test_invalid_manifests_fail_with_the_reason(tmp_path, change, message):
+    folder = write_plugin(tmp_path, "p", manifest=change(MANIFEST.format(name="p")))
+    with pytest.raises(ManifestError) as caught:
+        load_manifest(str(folder))
+    assert message in str(caught.value)
+
+
+def test_crewai_entry_defaults_and_schema_subset(tmp_path):
+    manifest = MANIFEST.format(name="c").replace("runtime: python", "runtime: crewai").replace("entry: main:run\n", "")
+    folder = write_plugin(tmp_path, "c", manifest=manifest + "settings_schema_path: s.json\n",
+                          files={"s.json": json.dumps({"type": "object", "oneOf": []})})
+    with pytest.raises(ManifestError) as caught:
+        load_manifest(str(folder))
+    assert "unsupported keyword 'oneOf'" in str(caught.value)
+    (folder / "s.json").write_text(json.dumps({"type": "object"}))
+    assert load_manifest(str(folder)).entry == "crew/crew.py:create_crew"
+
+
+def test_default_config_is_merged_under_the_runs_settings():
+    echo = PluginCatalog(TEST_PLUGINS).get("echo")
+    assert echo.merged_settings({"sleep": 1}) == {"greeting": "hello", "sleep": 1}
+    assert echo.merged_settings({"greeting": "hi"}) == {"greeting": "hi"}
+
+
+def test_request_vector_settings_validate_against_the_daily_news_digest_schema():
+    crew = PluginCatalog(REAL_PLUGINS).get("daily-news-digest")
+    with open(os.path.join(VECTORS, "requests.json"), encoding="utf-8") as handle:
+        cases = json.load(handle)["cases"]
+    checked = 0
+    for case in cases:
+        payload = case.get("expect")
+        if payload and payload["plugin_name"] == "daily-news-digest":
+            assert crew.validate_settings(crew.merged_settings(payload["settings"])) == [], case["name"]
+            checked += 1
+    assert checked >= 5
+
+
+def test_daily_news_digest_schema_rejects_bad_settings():
+    crew = PluginCatalog(REAL_PLUGINS).get("daily-news-digest")
+    errors = crew.validate_settings(
+        {"topics": [], "summary_length": "huge", "frequency": "hourly", "preferred_time": "25:00"}
+    )
+    assert [path for path, _ in errors] == ["$.topics", "$.summary_length", "$.frequency", "$.preferred_time"]
+    errors = crew.validate_settings({"topics": ["x"] * 11})
+    assert errors == [("$.topics", "must have at most 10 items")]
+
+
+def test_schema_validator_covers_the_subset():
+    spec = {
+        "type": "object",
+        "required": ["a"],
+        "additionalProperties": False,
+        "properties": {
+            "a": {"type": "integer", "minimum": 1, "maximum": 3},
+            "b": {"type": "string", "minLength": 2, "maxLength": 3, "pattern": "^x", "format": "uri"},
+            "c": {"type": "array", "items": {"type": "number"}, "minItems": 1, "maxItems": 1},
+            "d": {"type": ["string", "null"], "enum": ["y", None]},
+        },
+    }
+    assert schema.check_schema(spec) == []
+    assert schema.validate({"a": 2, "b": "x:y", "c": [1.5], "d": None}, spec) == []
+    errors = schema.validate({"b": "abcd", "c": ["n", 2], "d": "z", "e": 1}, spec)
+    assert ("$.a", "is required") in errors
+    assert {path for path, _ in errors} == {"$.a", "$.b", "$.c", "$.c[0]", "$.d", "$.e"}
+    assert schema.validate({"a": True}, spec) == [("$.a", "must be of type integer")]
+    assert schema.validate({"a": 9}, spec) == [("$.a", "must be at most 3")]
+
+
+def test_settings_from_env_defaults_and_overrides():
+    defaults = Settings.from_env({})
+    assert defaults.redis.url == "redis://localhost:6379"
+    assert defaults.plugin_dir == "./plugins" and defaults.default_timeout_seconds == 300
+    assert defaults.concurrency == (os.cpu_count() or 1)
+    assert (defaults.host, defaults.port) == ("127.0.0.1", 8000)
+    assert defaults.requests_stream == "plugin:requests" and defaults.dead_letter_stream == "plugin:requests:dead"
+    assert defaults.worker_group == "crewai-workers" and defaults.key_prefix == "firstsip:"
+    assert defaults.seal_key is None and defaults.max_deliveries == 5 and defaults.heartbeat_seconds == 5
+    key = bytes(range(32))
+    import base64
+
+    custom = Settings.from_env(
+        {
+            "REDIS_URL": "redis://user:pw@cache:6380/2", "CREW_TIMEOUT_SECONDS": "12", "SIDECAR_CONCURRENCY": "3",
+            "FIRSTSIP_SEAL_KEY": base64.b64encode(key).decode(), "SIDECAR_CLAIM_TIMEOUT_SECONDS": "1.5",
+        }
+    )
+    assert (custom.redis.host, custom.redis.port) == ("cache", 6380)
+    assert custom.default_timeout_seconds == 12 and custom.concurrency == 3 and custom.seal_key == key
+    assert custom.renew_interval_seconds == pytest.approx(0.5)
+    assert "pw" not in repr(custom.seal_key) and "seal_key" not in repr(custom)
+
+
+@pytest.mark.parametrize(
+    "env, message",
+    [
+        ({"SIDECAR_CONCURRENCY": "0"}, "SIDECAR_CONCURRENCY must be at least 1"),
+        ({"CREW_TIMEOUT_SECONDS": "soon"}, "CREW_TIMEOUT_SECONDS must be a number"),
+        ({"FIRSTSIP_SEAL_KEY": "c2hvcnQ="}, "FIRSTSIP_SEAL_KEY must be 32 bytes"),
+        ({"FIRSTSIP_SEAL_KEY": "***"}, "FIRSTSIP_SEAL_KEY must be base64"),
+        ({"REDIS_URL": "http://x"}, "REDIS_URL must be a redis://"),
+    ],
+)
+def test_settings_errors_are_clear(env, message):
+    with pytest.raises(ConfigurationError) as caught:
+        Settings.from_env(env)
+    assert message in str(caught.value)
+
+
+def test_manifest_docs_example_is_valid(tmp_path):
+    text = textwrap.dedent(
+        """\
+        schema_version: 1
+        name: sample
+        description: One line.
+        version: 1.0.0
+        runtime: python
+        entry: main:run
+        timeout_seconds: 120
+        settings_schema_path: settings.schema.json
+        capabilities: [network]
+        default_config: {feeds: [a]}
+        """
+    )
+    folder = write_plugin(tmp_path, "sample", manifest=text, files={"settings.schema.json": '{"type": "object"}'})
+    manifest = load_manifest(str(folder))
+    assert manifest.capabilities == ("network",) and manifest.default_config == {"feeds": ["a"]}
