@@ -28,6 +28,8 @@ TEST_PLUGINS = os.path.join(SIDECAR_ROOT, "tests", "plugins")
 STUBS = os.path.join(SIDECAR_ROOT, "tests", "stubs")
 REAL_PLUGINS = os.path.join(REPO_ROOT, "plugins")
 VECTORS = os.path.join(REPO_ROOT, "..", "shared", "protocol", "v1")
+if SIDECAR_ROOT not in sys.path:
+    sys.path.insert(0, SIDECAR_ROOT)
 REMEDY = "redis-server not found: run ./run test (installs it) or apt-get install redis-server, or set FIRSTSIP_REDIS"
 
 
@@ -243,35 +245,51 @@ class Sidecar:
         self._log.close()
 
 
+def start_sidecar(
+    redis_url: str,
+    names: Names,
+    log_path: str,
+    plugin_dir: str = TEST_PLUGINS,
+    stubs: bool = True,
+    wait: bool = True,
+    **overrides: Any,
+) -> Sidecar:
+    """Starts a sidecar on the given streams. Keyword arguments become environment variables."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith(("SIDECAR_", "FIRSTSIP_", "OPENAI_"))}
+    path = [SIDECAR_ROOT] + ([STUBS] if stubs else [])
+    env.update(
+        {
+            "PYTHONPATH": os.pathsep.join(path),
+            "REDIS_URL": redis_url,
+            "PLUGIN_DIR": plugin_dir,
+            "SIDECAR_PORT": str(free_port()),
+            "SIDECAR_CONCURRENCY": "2",
+            "SIDECAR_CONSUMER_NAME": f"worker-{uuid.uuid4().hex[:8]}",
+            "SIDECAR_CLAIM_TIMEOUT_SECONDS": "30",
+            "SIDECAR_HEARTBEAT_SECONDS": "0.3",
+            "SIDECAR_SHUTDOWN_GRACE_SECONDS": "20",
+            "SIDECAR_BLOCK_SECONDS": "0.5",
+            "FIRSTSIP_REQUESTS_STREAM": names.requests,
+            "FIRSTSIP_RESULTS_STREAM": names.results,
+            "FIRSTSIP_EVENTS_STREAM": names.events,
+            "FIRSTSIP_KEY_PREFIX": names.prefix,
+        }
+    )
+    env.update({key: str(value) for key, value in overrides.items()})
+    sidecar = Sidecar(env, log_path)
+    if wait:
+        sidecar.wait_ready()
+    return sidecar
+
+
 @pytest.fixture
 def sidecar_factory(redis_url: str, names: Names, tmp_path: Any) -> Iterator[Callable[..., Sidecar]]:
-    """Starts sidecars on the test's streams. Keyword arguments become environment variables."""
+    """Starts sidecars on the test's streams (see :func:`start_sidecar`); stops them afterwards."""
     started: List[Sidecar] = []
 
-    def start(plugin_dir: str = TEST_PLUGINS, stubs: bool = True, wait: bool = True, **overrides: Any) -> Sidecar:
-        env = {key: value for key, value in os.environ.items() if not key.startswith(("SIDECAR_", "FIRSTSIP_"))}
-        env.pop("OPENAI_API_KEY", None)
-        path = [SIDECAR_ROOT] + ([STUBS] if stubs else [])
-        env.update(
-            {
-                "PYTHONPATH": os.pathsep.join(path),
-                "REDIS_URL": redis_url,
-                "PLUGIN_DIR": plugin_dir,
-                "SIDECAR_PORT": str(free_port()),
-                "SIDECAR_CONCURRENCY": "2",
-                "SIDECAR_CONSUMER_NAME": f"worker-{len(started) + 1}-{uuid.uuid4().hex[:6]}",
-                "SIDECAR_CLAIM_TIMEOUT_SECONDS": "30",
-                "SIDECAR_HEARTBEAT_SECONDS": "0.3",
-                "SIDECAR_SHUTDOWN_GRACE_SECONDS": "20",
-                "SIDECAR_BLOCK_SECONDS": "0.5",
-                "FIRSTSIP_REQUESTS_STREAM": names.requests,
-                "FIRSTSIP_RESULTS_STREAM": names.results,
-                "FIRSTSIP_EVENTS_STREAM": names.events,
-                "FIRSTSIP_KEY_PREFIX": names.prefix,
-            }
-        )
-        env.update({key: str(value) for key, value in overrides.items()})
-        sidecar = Sidecar(env, str(tmp_path / f"sidecar-{len(started) + 1}.log"))
+    def start(wait: bool = True, **options: Any) -> Sidecar:
+        log_path = str(tmp_path / f"sidecar-{len(started) + 1}.log")
+        sidecar = start_sidecar(redis_url, names, log_path, wait=False, **options)
         started.append(sidecar)
         if wait:
             sidecar.wait_ready()
