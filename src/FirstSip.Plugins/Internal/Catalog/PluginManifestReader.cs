@@ -1,0 +1,244 @@
+using System.Globalization;
+using System.Text.Json.Nodes;
+using System.Text.RegularExpressions;
+using NJsonSchema;
+using YamlDotNet.Core;
+using YamlDotNet.RepresentationModel;
+
+namespace FirstSip.Plugins.Internal.Catalog;
+
+/// <summary>A plugin loaded from its folder: the descriptor and the parsed settings schema.</summary>
+internal sealed record LoadedPlugin(PluginDescriptor Descriptor, JsonSchema Schema);
+
+/// <summary>Reads and checks <c>plugin.yaml</c> (manifest format 1) and the settings schema of one plugin folder.</summary>
+internal static partial class PluginManifestReader
+{
+    public const string ManifestFileName = "plugin.yaml";
+    public const string DefaultSchemaFileName = "settings.schema.json";
+
+    private static readonly HashSet<string> KnownKeys =
+    [
+        "schema_version", "name", "description", "version", "runtime", "entry", "timeout_seconds",
+        "settings_schema_path", "capabilities", "default_config",
+    ];
+
+    [GeneratedRegex("^[a-z0-9][a-z0-9-]*$", RegexOptions.CultureInvariant)]
+    private static partial Regex NamePattern();
+
+    /// <summary>Loads one plugin folder.</summary>
+    /// <exception cref="PluginManifestException">The manifest or schema is invalid.</exception>
+    public static LoadedPlugin Load(string folder)
+    {
+        var folderName = Path.GetFileName(folder);
+        var manifestPath = Path.Combine(folder, ManifestFileName);
+        YamlMappingNode root;
+        try
+        {
+            var stream = new YamlStream();
+            using (var reader = new StreamReader(manifestPath))
+            {
+                stream.Load(reader);
+            }
+
+            root = stream.Documents.Count == 1 && stream.Documents[0].RootNode is YamlMappingNode map
+                ? map
+                : throw new PluginManifestException(folderName, $"{ManifestFileName} must hold one mapping");
+        }
+        catch (YamlException ex)
+        {
+            throw new PluginManifestException(folderName, $"{ManifestFileName} is not valid YAML: {ex.Message}");
+        }
+
+        var values = new Dictionary<string, YamlNode>(StringComparer.Ordinal);
+        foreach (var (keyNode, valueNode) in root.Children)
+        {
+            var key = (keyNode as YamlScalarNode)?.Value ?? "";
+            if (!KnownKeys.Contains(key))
+            {
+                throw new PluginManifestException(folderName, $"{ManifestFileName}: unknown key '{key}'");
+            }
+
+            values[key] = valueNode;
+        }
+
+        var schemaVersion = RequiredScalar(values, "schema_version", folderName);
+        if (schemaVersion != "1")
+        {
+            throw new PluginManifestException(folderName, $"{ManifestFileName}: unsupported schema_version {schemaVersion} (expected 1)");
+        }
+
+        var name = RequiredScalar(values, "name", folderName);
+        if (!NamePattern().IsMatch(name) || name != folderName)
+        {
+            throw new PluginManifestException(folderName, $"{ManifestFileName}: name '{name}' must equal the folder name and match [a-z0-9][a-z0-9-]*");
+        }
+
+        var runtime = RequiredScalar(values, "runtime", folderName);
+        if (runtime is not ("python" or "crewai"))
+        {
+            throw new PluginManifestException(folderName, $"{ManifestFileName}: runtime must be python or crewai, not '{runtime}'");
+        }
+
+        var entry = OptionalScalar(values, "entry", folderName) ?? (runtime == "crewai" ? "crew/crew.py:create_crew" : null);
+        if (entry is null)
+        {
+            throw new PluginManifestException(folderName, $"{ManifestFileName}: entry is required for a python plugin (module:function)");
+        }
+
+        TimeSpan? timeout = null;
+        if (OptionalScalar(values, "timeout_seconds", folderName) is { } timeoutText)
+        {
+            if (!double.TryParse(timeoutText, NumberStyles.Float, CultureInfo.InvariantCulture, out var seconds) || seconds <= 0)
+            {
+                throw new PluginManifestException(folderName, $"{ManifestFileName}: timeout_seconds must be a positive number, not '{timeoutText}'");
+            }
+
+            timeout = TimeSpan.FromSeconds(seconds);
+        }
+
+        var capabilities = new List<string>();
+        if (values.TryGetValue("capabilities", out var capabilitiesNode) && !IsNull(capabilitiesNode))
+        {
+            if (capabilitiesNode is not YamlSequenceNode sequence || sequence.Children.Any(c => c is not YamlScalarNode))
+            {
+                throw new PluginManifestException(folderName, $"{ManifestFileName}: capabilities must be a list of strings");
+            }
+
+            capabilities.AddRange(sequence.Children.Cast<YamlScalarNode>().Select(c => c.Value ?? ""));
+        }
+
+        var defaultConfig = new JsonObject();
+        if (values.TryGetValue("default_config", out var configNode) && !IsNull(configNode))
+        {
+            if (configNode is not YamlMappingNode configMap)
+            {
+                throw new PluginManifestException(folderName, $"{ManifestFileName}: default_config must be a mapping");
+            }
+
+            defaultConfig = (JsonObject)ToJson(configMap)!;
+        }
+
+        var schemaFile = OptionalScalar(values, "settings_schema_path", folderName) ?? DefaultSchemaFileName;
+        var schemaPath = Path.GetFullPath(Path.Combine(folder, schemaFile));
+        var folderFull = Path.GetFullPath(folder) + Path.DirectorySeparatorChar;
+        if (Path.IsPathRooted(schemaFile) || !schemaPath.StartsWith(folderFull, StringComparison.Ordinal))
+        {
+            throw new PluginManifestException(folderName, $"{ManifestFileName}: settings_schema_path must be a path inside the plugin folder");
+        }
+
+        string schemaJson;
+        JsonSchema schema;
+        if (File.Exists(schemaPath))
+        {
+            schemaJson = File.ReadAllText(schemaPath);
+            try
+            {
+                schema = JsonSchema.FromJsonAsync(schemaJson, schemaPath).GetAwaiter().GetResult();
+            }
+            catch (Exception ex) when (ex is Newtonsoft.Json.JsonException or InvalidOperationException or NotSupportedException)
+            {
+                throw new PluginManifestException(folderName, $"{schemaFile} is not a valid JSON schema: {ex.Message}");
+            }
+        }
+        else if (values.ContainsKey("settings_schema_path"))
+        {
+            throw new PluginManifestException(folderName, $"settings schema {schemaFile} not found");
+        }
+        else
+        {
+            schemaJson = """{"type":"object"}""";
+            schema = JsonSchema.FromJsonAsync(schemaJson).GetAwaiter().GetResult();
+        }
+
+        var descriptor = new PluginDescriptor
+        {
+            Name = name,
+            Description = OptionalScalar(values, "description", folderName) ?? "",
+            Version = OptionalScalar(values, "version", folderName) ?? "",
+            Runtime = runtime,
+            Entry = entry,
+            Timeout = timeout,
+            Capabilities = capabilities,
+            DefaultConfig = defaultConfig,
+            SettingsSchemaJson = schemaJson,
+        };
+        return new LoadedPlugin(descriptor, schema);
+    }
+
+    private static string RequiredScalar(Dictionary<string, YamlNode> values, string key, string plugin) =>
+        OptionalScalar(values, key, plugin) ?? throw new PluginManifestException(plugin, $"{ManifestFileName}: {key} is required");
+
+    private static string? OptionalScalar(Dictionary<string, YamlNode> values, string key, string plugin)
+    {
+        if (!values.TryGetValue(key, out var node) || IsNull(node))
+        {
+            return null;
+        }
+
+        return node is YamlScalarNode scalar
+            ? scalar.Value
+            : throw new PluginManifestException(plugin, $"{ManifestFileName}: {key} must be a single value");
+    }
+
+    private static bool IsNull(YamlNode node) =>
+        node is YamlScalarNode { Style: ScalarStyle.Plain, Value: null or "" or "~" or "null" or "Null" or "NULL" };
+
+    /// <summary>Converts YAML to JSON with YAML 1.2 core-schema typing of plain scalars (quoted scalars stay strings).</summary>
+    private static JsonNode? ToJson(YamlNode node)
+    {
+        switch (node)
+        {
+            case YamlMappingNode map:
+                var obj = new JsonObject();
+                foreach (var (k, v) in map.Children)
+                {
+                    obj[((YamlScalarNode)k).Value ?? ""] = ToJson(v);
+                }
+
+                return obj;
+            case YamlSequenceNode seq:
+                var array = new JsonArray();
+                foreach (var item in seq.Children)
+                {
+                    array.Add(ToJson(item));
+                }
+
+                return array;
+            case YamlScalarNode scalar:
+                if (IsNull(scalar))
+                {
+                    return null;
+                }
+
+                var text = scalar.Value ?? "";
+                if (scalar.Style != ScalarStyle.Plain)
+                {
+                    return JsonValue.Create(text);
+                }
+
+                if (text is "true" or "True" or "TRUE")
+                {
+                    return JsonValue.Create(true);
+                }
+
+                if (text is "false" or "False" or "FALSE")
+                {
+                    return JsonValue.Create(false);
+                }
+
+                if (long.TryParse(text, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var integer))
+                {
+                    return JsonValue.Create(integer);
+                }
+
+                if (double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var number) && double.IsFinite(number))
+                {
+                    return JsonValue.Create(number);
+                }
+
+                return JsonValue.Create(text);
+            default:
+                return null;
+        }
+    }
+}

@@ -1,0 +1,296 @@
+using System.Diagnostics;
+using System.Linq.Expressions;
+using System.Runtime.CompilerServices;
+using FirstSip.Plugins.Internal.Dispatch;
+using FirstSip.Plugins.Internal.Storage;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using StackExchange.Redis;
+
+namespace FirstSip.Plugins.Internal.Runs;
+
+/// <summary>The runner API over the scope's context.</summary>
+internal sealed class PluginRunner(
+    RunDbContextAccessor db,
+    IPluginCatalog catalog,
+    TimeProvider timeProvider,
+    IOptions<PluginRunStoreOptions> options,
+    RunUpdateHub hub,
+    DispatchSignal dispatchSignal,
+    CancelSignaler cancelSignaler,
+    PluginRunsMetrics metrics,
+    IServiceScopeFactory scopeFactory,
+    ILogger<PluginRunner> logger) : IPluginRunner
+{
+    public const int MaxPageSize = 1000;
+
+    public async Task<PluginRun> StartAsync(StartPluginRunRequest request, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        ArgumentException.ThrowIfNullOrWhiteSpace(request.PluginName, nameof(request));
+        ArgumentException.ThrowIfNullOrWhiteSpace(request.UserId, nameof(request));
+        if (request.MaxAttempts is < 1)
+        {
+            throw new ArgumentOutOfRangeException(nameof(request), request.MaxAttempts, "MaxAttempts must be at least 1");
+        }
+
+        if (request.Timeout is { } requestedTimeout && requestedTimeout < TimeSpan.FromSeconds(1))
+        {
+            throw new ArgumentOutOfRangeException(nameof(request), requestedTimeout, "Timeout must be at least one second");
+        }
+
+        var storeOptions = options.Value;
+        var plugin = catalog.GetPlugin(request.PluginName) ?? throw new UnknownPluginException(request.PluginName);
+        var validation = catalog.ValidateSettings(plugin.Name, request.Settings);
+        if (!validation.IsValid)
+        {
+            throw new InvalidPluginSettingsException(plugin.Name, validation.Errors);
+        }
+
+        var now = timeProvider.GetUtcNow();
+        if (request.IdempotencyKey is { } key)
+        {
+            var since = now - (request.IdempotencyWindow ?? storeOptions.DefaultIdempotencyWindow);
+            var existing = await db.Runs.AsNoTracking()
+                .Where(r => r.PluginName == plugin.Name && r.UserId == request.UserId && r.IdempotencyKey == key && r.CreatedAt >= since)
+                .OrderByDescending(r => r.CreatedAt)
+                .FirstOrDefaultAsync(cancellationToken)
+                .ConfigureAwait(false);
+            if (existing is not null)
+            {
+                logger.RunStartDeduplicated(existing.RunId, existing.PluginName, existing.UserId);
+                return existing;
+            }
+        }
+
+        var runId = Guid.CreateVersion7(now);
+        using var activity = PluginRunsMetrics.ActivitySource.StartActivity($"{plugin.Name} start", ActivityKind.Internal);
+        activity?.SetTag("firstsip.run.id", runId.ToString("D"));
+        activity?.SetTag(PluginRunsMetrics.PluginNameTag, plugin.Name);
+
+        var timeout = request.Timeout ?? plugin.Timeout ?? storeOptions.DefaultTimeout;
+        var run = new PluginRun
+        {
+            RunId = runId,
+            PluginName = plugin.Name,
+            UserId = request.UserId,
+            Status = PluginRunStatus.Pending,
+            Settings = validation.Settings.ToJsonString(),
+            Attempt = 1,
+            MaxAttempts = request.MaxAttempts ?? storeOptions.DefaultMaxAttempts,
+            IdempotencyKey = request.IdempotencyKey,
+            CreatedAt = now,
+            TimeoutSeconds = (int)Math.Max(1, Math.Ceiling(timeout.TotalSeconds)),
+            TraceParent = Activity.Current?.IdFormat == ActivityIdFormat.W3C ? Activity.Current.Id : null,
+            Version = 1,
+        };
+
+        db.Runs.Add(run);
+        try
+        {
+            await db.Context.SaveChangesAsync(cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            db.Context.Entry(run).State = EntityState.Detached;
+        }
+
+        PluginRunsMetrics.Add(metrics.Started, run.PluginName);
+        logger.RunStarted(run.RunId, run.PluginName, run.UserId);
+        dispatchSignal.Notify();
+        hub.PublishStatus(run, now);
+        return run;
+    }
+
+    public Task<PluginRun?> GetAsync(Guid runId, CancellationToken cancellationToken = default) =>
+        db.Runs.AsNoTracking().FirstOrDefaultAsync(r => r.RunId == runId, cancellationToken);
+
+    public async Task<PluginRunPage> ListAsync(PluginRunQuery query, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(query);
+        ArgumentOutOfRangeException.ThrowIfNegative(query.Skip, nameof(query));
+        if (query.Take is < 1 or > MaxPageSize)
+        {
+            throw new ArgumentOutOfRangeException(nameof(query), query.Take, $"Take must be between 1 and {MaxPageSize}");
+        }
+
+        var runs = db.Runs.AsNoTracking();
+        if (query.PluginName is { } pluginName)
+        {
+            runs = runs.Where(r => r.PluginName == pluginName);
+        }
+
+        if (query.UserId is { } userId)
+        {
+            runs = runs.Where(r => r.UserId == userId);
+        }
+
+        if (query.Statuses is { Count: > 0 } statuses)
+        {
+            runs = runs.Where(StatusIn(statuses));
+        }
+
+        if (query.CreatedFrom is { } from)
+        {
+            runs = runs.Where(r => r.CreatedAt >= from);
+        }
+
+        if (query.CreatedBefore is { } before)
+        {
+            runs = runs.Where(r => r.CreatedAt < before);
+        }
+
+        var total = await runs.CountAsync(cancellationToken).ConfigureAwait(false);
+        var items = await runs
+            .OrderByDescending(r => r.CreatedAt)
+            .ThenByDescending(r => r.RunId)
+            .Skip(query.Skip)
+            .Take(query.Take)
+            .ToListAsync(cancellationToken)
+            .ConfigureAwait(false);
+        return new PluginRunPage(items, total, query.Skip, query.Take);
+    }
+
+    public async Task<PluginRun> WaitAsync(Guid runId, CancellationToken cancellationToken = default)
+    {
+        await foreach (var update in WatchAsync(runId, cancellationToken).ConfigureAwait(false))
+        {
+            if (update.IsTerminal)
+            {
+                break;
+            }
+        }
+
+        return await ReadInNewScopeAsync(runId, cancellationToken).ConfigureAwait(false)
+            ?? throw new KeyNotFoundException($"no plugin run {runId}");
+    }
+
+    public async IAsyncEnumerable<PluginRunUpdate> WatchAsync(Guid runId, [EnumeratorCancellation] CancellationToken cancellationToken = default)
+    {
+        using var subscription = hub.Subscribe(runId);
+        var run = await ReadInNewScopeAsync(runId, cancellationToken).ConfigureAwait(false)
+            ?? throw new KeyNotFoundException($"no plugin run {runId}");
+        var last = RunUpdates.FromRun(run, timeProvider.GetUtcNow());
+        yield return last;
+        if (last.IsTerminal)
+        {
+            yield break;
+        }
+
+        var pollInterval = options.Value.WatchPollInterval;
+        while (true)
+        {
+            var reread = await WaitForNotificationAsync(subscription, pollInterval, cancellationToken).ConfigureAwait(false);
+            while (subscription.Reader.TryRead(out var update))
+            {
+                if (update.Kind == PluginRunUpdateKind.Progress)
+                {
+                    yield return update with { Status = last.Status, Attempt = last.Attempt };
+                }
+                else
+                {
+                    reread = true;
+                }
+            }
+
+            if (!reread)
+            {
+                continue;
+            }
+
+            run = await ReadInNewScopeAsync(runId, cancellationToken).ConfigureAwait(false);
+            if (run is null)
+            {
+                yield break;
+            }
+
+            var current = RunUpdates.FromRun(run, timeProvider.GetUtcNow());
+            if (current.Status != last.Status || current.Attempt != last.Attempt || current.LastStep != last.LastStep)
+            {
+                last = current;
+                yield return current;
+                if (current.IsTerminal)
+                {
+                    yield break;
+                }
+            }
+        }
+    }
+
+    public async Task<bool> CancelAsync(Guid runId, string? reason = null, CancellationToken cancellationToken = default)
+    {
+        reason = string.IsNullOrWhiteSpace(reason) ? "cancelled" : reason;
+        var now = timeProvider.GetUtcNow();
+        var changed = await db.Runs
+            .Where(r => r.RunId == runId &&
+                        (r.Status == PluginRunStatus.Pending || r.Status == PluginRunStatus.Dispatched || r.Status == PluginRunStatus.Running))
+            .ExecuteUpdateAsync(
+                s => s.SetProperty(r => r.Status, PluginRunStatus.Cancelled)
+                    .SetProperty(r => r.Error, reason)
+                    .SetProperty(r => r.CompletedAt, now)
+                    .SetProperty(r => r.NextAttemptAt, (DateTimeOffset?)null)
+                    .SetProperty(r => r.Version, r => r.Version + 1),
+                cancellationToken)
+            .ConfigureAwait(false);
+        if (changed == 0)
+        {
+            return false;
+        }
+
+        var run = await GetAsync(runId, cancellationToken).ConfigureAwait(false);
+        if (run is not null)
+        {
+            metrics.Ended(run, PluginRunStatus.Cancelled, now);
+            hub.PublishStatus(run, now);
+        }
+
+        logger.RunCancelled(runId);
+        try
+        {
+            await cancelSignaler.SignalAsync(runId, reason).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is RedisException or TimeoutException)
+        {
+            logger.CancelSignalFailed(ex, runId);
+        }
+
+        return true;
+    }
+
+    private async Task<bool> WaitForNotificationAsync(RunUpdateHub.Subscription subscription, TimeSpan pollInterval, CancellationToken cancellationToken)
+    {
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        var notified = subscription.Reader.WaitToReadAsync(linked.Token).AsTask();
+        var poll = Task.Delay(pollInterval, timeProvider, linked.Token);
+        var first = await Task.WhenAny(notified, poll).ConfigureAwait(false);
+        await linked.CancelAsync().ConfigureAwait(false);
+        cancellationToken.ThrowIfCancellationRequested();
+        return first == poll;
+    }
+
+    private async Task<PluginRun?> ReadInNewScopeAsync(Guid runId, CancellationToken cancellationToken)
+    {
+        var scope = scopeFactory.CreateAsyncScope();
+        await using (scope.ConfigureAwait(false))
+        {
+            var accessor = scope.ServiceProvider.GetRequiredService<RunDbContextAccessor>();
+            return await accessor.Runs.AsNoTracking().FirstOrDefaultAsync(r => r.RunId == runId, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    internal static Expression<Func<PluginRun, bool>> StatusIn(IEnumerable<PluginRunStatus> statuses)
+    {
+        var parameter = Expression.Parameter(typeof(PluginRun), "r");
+        var status = Expression.Property(parameter, nameof(PluginRun.Status));
+        Expression? body = null;
+        foreach (var value in statuses.Distinct())
+        {
+            var test = Expression.Equal(status, Expression.Constant(value));
+            body = body is null ? test : Expression.OrElse(body, test);
+        }
+
+        return Expression.Lambda<Func<PluginRun, bool>>(body ?? Expression.Constant(false), parameter);
+    }
+}

@@ -1,0 +1,207 @@
+using System.Diagnostics;
+using System.Text.Json;
+using FirstSip.Plugins.Internal.Storage;
+using FirstSip.Streams;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.EntityFrameworkCore.Storage;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace FirstSip.Plugins.Internal.Runs;
+
+/// <summary>What applying one result did.</summary>
+internal enum ResultOutcome
+{
+    /// <summary>The run reached a terminal state.</summary>
+    Applied,
+
+    /// <summary>A retryable failure: the run is pending again with a later attempt.</summary>
+    RetryScheduled,
+
+    /// <summary>The run was already terminal or waiting for a retry: nothing changed.</summary>
+    Duplicate,
+
+    /// <summary>No run has this id: nothing changed.</summary>
+    Orphan,
+}
+
+/// <summary>
+/// Applies a worker's result to its run in one transaction: a version-conditional update from
+/// <c>dispatched</c> or <c>running</c>, plus the host's completion handlers for completed runs.
+/// </summary>
+internal sealed class RunResultApplier(
+    RunDbContextAccessor db,
+    IEnumerable<IPluginRunCompletionHandler> completionHandlers,
+    TimeProvider timeProvider,
+    IOptions<PluginRunStoreOptions> options,
+    RunUpdateHub hub,
+    PluginRunsMetrics metrics,
+    ILogger<RunResultApplier> logger)
+{
+    public const string InvalidOutputError = "output was not valid JSON";
+    public const string MissingErrorText = "the plugin failed without an error message";
+    private const int MaxConflicts = 20;
+
+    public async Task<ResultOutcome> ApplyAsync(PluginResult result, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(result);
+        using var activity = PluginRunsMetrics.ActivitySource.StartActivity("plugin run result", ActivityKind.Internal);
+        activity?.SetTag("firstsip.run.id", result.PluginRunId.ToString("D"));
+        var context = db.Context;
+        for (var conflicts = 0; ; conflicts++)
+        {
+            context.ChangeTracker.Clear();
+            var transaction = context.Database.CurrentTransaction is null
+                ? await context.Database.BeginTransactionAsync(cancellationToken).ConfigureAwait(false)
+                : null;
+            PluginRun? run;
+            ResultOutcome outcome;
+            DateTimeOffset now;
+            try
+            {
+                run = await db.Runs.FirstOrDefaultAsync(r => r.RunId == result.PluginRunId, cancellationToken).ConfigureAwait(false);
+                if (run is null)
+                {
+                    PluginRunsMetrics.Add(metrics.OrphanResults, "");
+                    logger.ResultOrphan(result.PluginRunId);
+                    activity?.SetTag("firstsip.result.outcome", "orphan");
+                    return ResultOutcome.Orphan;
+                }
+
+                activity?.SetTag(PluginRunsMetrics.PluginNameTag, run.PluginName);
+                var stale = result.Status == PluginResultStatus.Failed && result.Attempt is { } attempt && attempt < run.Attempt;
+                if (run.Status is not (PluginRunStatus.Dispatched or PluginRunStatus.Running) || stale)
+                {
+                    PluginRunsMetrics.Add(metrics.DuplicateResults, run.PluginName);
+                    var current = run.Status.ToWireString();
+                    logger.ResultDuplicate(run.RunId, current);
+                    activity?.SetTag("firstsip.result.outcome", "duplicate");
+                    return ResultOutcome.Duplicate;
+                }
+
+                now = timeProvider.GetUtcNow();
+                outcome = Transition(run, result, now);
+                run.Version++;
+                if (run.Status == PluginRunStatus.Completed)
+                {
+                    var completed = new PluginRunCompletedContext(run, context);
+                    foreach (var handler in completionHandlers)
+                    {
+                        await handler.OnRunCompletedAsync(completed, cancellationToken).ConfigureAwait(false);
+                    }
+                }
+
+                await context.SaveChangesAsync(cancellationToken).ConfigureAwait(false);
+                if (transaction is not null)
+                {
+                    await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
+                }
+            }
+            catch (DbUpdateConcurrencyException) when (conflicts < MaxConflicts && transaction is not null)
+            {
+                await transaction.RollbackAsync(cancellationToken).ConfigureAwait(false);
+                logger.ResultConflict(result.PluginRunId);
+                continue;
+            }
+            catch (Exception ex)
+            {
+                activity?.SetStatus(ActivityStatusCode.Error, ex.Message);
+                throw;
+            }
+            finally
+            {
+                if (transaction is not null)
+                {
+                    await transaction.DisposeAsync().ConfigureAwait(false);
+                }
+            }
+
+            context.Entry(run).State = EntityState.Detached;
+            Report(run, outcome, now);
+            activity?.SetTag("firstsip.result.outcome", outcome == ResultOutcome.Applied ? run.Status.ToWireString() : "retry");
+            return outcome;
+        }
+    }
+
+    private ResultOutcome Transition(PluginRun run, PluginResult result, DateTimeOffset now)
+    {
+        if (result.Status == PluginResultStatus.Completed)
+        {
+            if (IsJson(result.Output))
+            {
+                run.Status = PluginRunStatus.Completed;
+                run.Output = result.Output;
+                run.Error = null;
+            }
+            else
+            {
+                run.Status = PluginRunStatus.Failed;
+                run.Error = InvalidOutputError;
+            }
+        }
+        else if (result.Retryable && run.Attempt < run.MaxAttempts)
+        {
+            var delay = RetryDelay(options.Value, run.Attempt);
+            run.Status = PluginRunStatus.Pending;
+            run.Error = result.Error;
+            run.Attempt++;
+            run.NextAttemptAt = now + delay;
+            run.DispatchedAt = null;
+            run.StartedAt = null;
+            run.Deadline = null;
+            return ResultOutcome.RetryScheduled;
+        }
+        else
+        {
+            run.Status = PluginRunStatus.Failed;
+            run.Error = string.IsNullOrEmpty(result.Error) ? MissingErrorText : result.Error;
+        }
+
+        run.CompletedAt = now;
+        run.NextAttemptAt = null;
+        return ResultOutcome.Applied;
+    }
+
+    private void Report(PluginRun run, ResultOutcome outcome, DateTimeOffset now)
+    {
+        if (outcome == ResultOutcome.RetryScheduled)
+        {
+            PluginRunsMetrics.Add(metrics.Retried, run.PluginName);
+            logger.RetryScheduled(run.RunId, run.Attempt, run.NextAttemptAt!.Value - now);
+        }
+        else
+        {
+            metrics.Ended(run, run.Status, now);
+            var status = run.Status.ToWireString();
+            logger.ResultApplied(run.RunId, status);
+        }
+
+        hub.PublishStatus(run, now);
+    }
+
+    /// <summary>The delay before the attempt after <paramref name="failedAttempt"/>: base × 2^(failedAttempt − 1), capped.</summary>
+    internal static TimeSpan RetryDelay(PluginRunStoreOptions options, int failedAttempt)
+    {
+        var exponent = Math.Clamp(failedAttempt - 1, 0, 30);
+        var ticks = options.RetryBaseDelay.Ticks * Math.Pow(2, exponent);
+        return ticks >= options.RetryMaxDelay.Ticks ? options.RetryMaxDelay : TimeSpan.FromTicks((long)ticks);
+    }
+
+    internal static bool IsJson(string? text)
+    {
+        if (string.IsNullOrWhiteSpace(text))
+        {
+            return false;
+        }
+
+        try
+        {
+            using var document = JsonDocument.Parse(text);
+            return true;
+        }
+        catch (JsonException)
+        {
+            return false;
+        }
+    }
+}

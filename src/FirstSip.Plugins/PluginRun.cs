@@ -1,0 +1,71 @@
+namespace FirstSip.Plugins;
+
+/// <summary>
+/// One execution of a plugin for a user, as stored in the application's database (an EF Core entity).
+/// </summary>
+/// <remarks>
+/// Rows are changed only by the package's conditional transitions; treat instances you get from
+/// <see cref="IPluginRunner"/> as snapshots. Secrets are never stored here.
+/// </remarks>
+public sealed class PluginRun
+{
+    /// <summary>Gets or sets the run id (the <c>plugin_run_id</c> on the wire).</summary>
+    public Guid RunId { get; set; }
+
+    /// <summary>Gets or sets the plugin's name (its folder name in the catalog).</summary>
+    public string PluginName { get; set; } = "";
+
+    /// <summary>Gets or sets the id of the user the run is for.</summary>
+    public string UserId { get; set; } = "";
+
+    /// <summary>Gets or sets the run's state.</summary>
+    public PluginRunStatus Status { get; set; }
+
+    /// <summary>Gets or sets the input settings as JSON object text: the plugin's <c>default_config</c> merged under the caller's settings. Never holds secrets.</summary>
+    public string Settings { get; set; } = "{}";
+
+    /// <summary>Gets or sets the output of a completed run (JSON text), or <see langword="null"/>.</summary>
+    public string? Output { get; set; }
+
+    /// <summary>Gets or sets the error of a failed, timed-out or cancelled run (or the last retryable error of a run waiting for a retry).</summary>
+    public string? Error { get; set; }
+
+    /// <summary>Gets or sets the current attempt (1-based). It grows when a run is dispatched again.</summary>
+    public int Attempt { get; set; } = 1;
+
+    /// <summary>Gets or sets the number of attempts after which a retryable failure or a start timeout ends the run.</summary>
+    public int MaxAttempts { get; set; } = 1;
+
+    /// <summary>Gets or sets the optional idempotency key given at start.</summary>
+    public string? IdempotencyKey { get; set; }
+
+    /// <summary>Gets or sets when the run was created (UTC).</summary>
+    public DateTimeOffset CreatedAt { get; set; }
+
+    /// <summary>Gets or sets when the current attempt was put on the request stream (UTC).</summary>
+    public DateTimeOffset? DispatchedAt { get; set; }
+
+    /// <summary>Gets or sets when a worker reported the start of the current attempt (UTC).</summary>
+    public DateTimeOffset? StartedAt { get; set; }
+
+    /// <summary>Gets or sets when the run reached a terminal state (UTC).</summary>
+    public DateTimeOffset? CompletedAt { get; set; }
+
+    /// <summary>Gets or sets the deadline of the current attempt (UTC): dispatch time plus the run's timeout. Null while pending.</summary>
+    public DateTimeOffset? Deadline { get; set; }
+
+    /// <summary>Gets or sets the earliest time a pending run may be dispatched (retry backoff), or <see langword="null"/> for at once.</summary>
+    public DateTimeOffset? NextAttemptAt { get; set; }
+
+    /// <summary>Gets or sets the execution timeout in seconds the worker applies, and the basis of <see cref="Deadline"/>.</summary>
+    public int TimeoutSeconds { get; set; }
+
+    /// <summary>Gets or sets the last progress step a worker reported.</summary>
+    public string? LastStep { get; set; }
+
+    /// <summary>Gets or sets the W3C <c>traceparent</c> of the span that started the run, so dispatch and result continue its trace.</summary>
+    public string? TraceParent { get; set; }
+
+    /// <summary>Gets or sets the concurrency version. Every status transition increments it and is conditional on it.</summary>
+    public long Version { get; set; }
+}

@@ -1,0 +1,109 @@
+using System.ComponentModel.DataAnnotations;
+
+namespace FirstSip.Plugins;
+
+/// <summary>The database provider of the package's own (standalone) context.</summary>
+public enum PluginRunStoreProvider
+{
+    /// <summary>SQLite through Microsoft.EntityFrameworkCore.Sqlite (the embedded default).</summary>
+    Sqlite,
+
+    /// <summary>PostgreSQL through Npgsql.EntityFrameworkCore.PostgreSQL.</summary>
+    Npgsql,
+}
+
+/// <summary>Options of the plugin run store, its dispatcher, result consumer and reaper.</summary>
+public class PluginRunStoreOptions
+{
+    /// <summary>Gets or sets the provider of the standalone context (ignored with the host's own context).</summary>
+    /// <value>Default: <see cref="PluginRunStoreProvider.Sqlite"/>.</value>
+    public PluginRunStoreProvider Provider { get; set; } = PluginRunStoreProvider.Sqlite;
+
+    /// <summary>Gets or sets the connection string of the standalone context (ignored with the host's own context).</summary>
+    /// <value>Default: <c>Data Source=firstsip-runs.db</c>.</value>
+    public string? ConnectionString { get; set; } = "Data Source=firstsip-runs.db";
+
+    /// <summary>Gets or sets the folder holding one sub-folder per plugin (<c>plugin.yaml</c>, <c>settings.schema.json</c>).</summary>
+    /// <value>Default: <c>plugins</c> (relative to the current directory).</value>
+    [Required]
+    public string PluginDirectory { get; set; } = "plugins";
+
+    /// <summary>Gets or sets the execution timeout of runs whose plugin and request set none.</summary>
+    /// <value>Default: 5 minutes.</value>
+    [Range(typeof(TimeSpan), "00:00:01", "7.00:00:00")]
+    public TimeSpan DefaultTimeout { get; set; } = TimeSpan.FromMinutes(5);
+
+    /// <summary>Gets or sets the number of attempts of runs whose request sets none.</summary>
+    /// <value>Default: 3.</value>
+    [Range(1, 100)]
+    public int DefaultMaxAttempts { get; set; } = 3;
+
+    /// <summary>Gets or sets how long a dispatched run may wait for a worker to start it before it is dispatched again (or failed after its last attempt).</summary>
+    /// <value>Default: 2 minutes.</value>
+    [Range(typeof(TimeSpan), "00:00:00.010", "7.00:00:00")]
+    public TimeSpan StartTimeout { get; set; } = TimeSpan.FromMinutes(2);
+
+    /// <summary>Gets or sets the delay before the second attempt of a retryable failure; it doubles with every further attempt up to <see cref="RetryMaxDelay"/>.</summary>
+    /// <value>Default: 5 seconds.</value>
+    [Range(typeof(TimeSpan), "00:00:00", "1.00:00:00")]
+    public TimeSpan RetryBaseDelay { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>Gets or sets the longest retry delay.</summary>
+    /// <value>Default: 5 minutes.</value>
+    [Range(typeof(TimeSpan), "00:00:00", "1.00:00:00")]
+    public TimeSpan RetryMaxDelay { get; set; } = TimeSpan.FromMinutes(5);
+
+    /// <summary>Gets or sets the largest number of pending runs the dispatcher publishes in one batch.</summary>
+    /// <value>Default: 100.</value>
+    [Range(1, 10_000)]
+    public int DispatchBatchSize { get; set; } = 100;
+
+    /// <summary>Gets or sets how often the dispatcher looks for pending runs (a start in the same process wakes it at once).</summary>
+    /// <value>Default: 1 second.</value>
+    [Range(typeof(TimeSpan), "00:00:00.001", "01:00:00")]
+    public TimeSpan DispatchInterval { get; set; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>Gets or sets how often the reaper looks for runs past their deadline or their start timeout.</summary>
+    /// <value>Default: 5 seconds.</value>
+    [Range(typeof(TimeSpan), "00:00:00.001", "01:00:00")]
+    public TimeSpan ReaperInterval { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>Gets or sets how often <see cref="IPluginRunner.WatchAsync"/> and <see cref="IPluginRunner.WaitAsync"/> re-read the run, to see changes made by other processes.</summary>
+    /// <value>Default: 1 second.</value>
+    [Range(typeof(TimeSpan), "00:00:00.001", "00:10:00")]
+    public TimeSpan WatchPollInterval { get; set; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>Gets or sets how long an idempotency key stays in force when the request sets no window.</summary>
+    /// <value>Default: 30 minutes.</value>
+    [Range(typeof(TimeSpan), "00:00:00", "365.00:00:00")]
+    public TimeSpan DefaultIdempotencyWindow { get; set; } = TimeSpan.FromMinutes(30);
+
+    /// <summary>
+    /// Gets or sets the key that seals per-run secrets (AES-256-GCM): base64 of 32 bytes, the same value as the
+    /// sidecar's <c>FIRSTSIP_SEAL_KEY</c>. Without it, a run whose secrets provider returns secrets fails instead of sending them in the clear.
+    /// </summary>
+    /// <value>Default: <see langword="null"/>.</value>
+    public string? SealKey { get; set; }
+
+    /// <summary>Configures the standalone context to use SQLite.</summary>
+    /// <param name="connectionString">For example <c>Data Source=runs.db</c>.</param>
+    /// <returns>These options.</returns>
+    public PluginRunStoreOptions UseSqlite(string connectionString)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(connectionString);
+        Provider = PluginRunStoreProvider.Sqlite;
+        ConnectionString = connectionString;
+        return this;
+    }
+
+    /// <summary>Configures the standalone context to use PostgreSQL.</summary>
+    /// <param name="connectionString">An Npgsql connection string.</param>
+    /// <returns>These options.</returns>
+    public PluginRunStoreOptions UseNpgsql(string connectionString)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(connectionString);
+        Provider = PluginRunStoreProvider.Npgsql;
+        ConnectionString = connectionString;
+        return this;
+    }
+}

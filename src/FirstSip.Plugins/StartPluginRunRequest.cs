@@ -1,0 +1,32 @@
+using System.Text.Json.Nodes;
+
+namespace FirstSip.Plugins;
+
+/// <summary>What <see cref="IPluginRunner.StartAsync"/> runs.</summary>
+public sealed class StartPluginRunRequest
+{
+    /// <summary>Gets the plugin's name in the catalog.</summary>
+    public required string PluginName { get; init; }
+
+    /// <summary>Gets the id of the user the run is for (a canonical integer goes on the wire as a JSON number).</summary>
+    public required string UserId { get; init; }
+
+    /// <summary>Gets the run's settings. The plugin's <c>default_config</c> is merged under them (the run's keys win), then the result is validated against the plugin's settings schema.</summary>
+    /// <value>Default: <see langword="null"/> (only the defaults).</value>
+    public JsonObject? Settings { get; init; }
+
+    /// <summary>Gets an optional idempotency key: a start with the same plugin, user and key inside the window returns the existing run.</summary>
+    public string? IdempotencyKey { get; init; }
+
+    /// <summary>Gets how long an idempotency key stays in force.</summary>
+    /// <value>Default: <see langword="null"/>, meaning 30 minutes.</value>
+    public TimeSpan? IdempotencyWindow { get; init; }
+
+    /// <summary>Gets the execution timeout.</summary>
+    /// <value>Default: <see langword="null"/>, meaning the plugin's <c>timeout_seconds</c>, else <see cref="PluginRunStoreOptions.DefaultTimeout"/>.</value>
+    public TimeSpan? Timeout { get; init; }
+
+    /// <summary>Gets the number of attempts for retryable failures and start timeouts.</summary>
+    /// <value>Default: <see langword="null"/>, meaning <see cref="PluginRunStoreOptions.DefaultMaxAttempts"/>.</value>
+    public int? MaxAttempts { get; init; }
+}
