@@ -126,7 +126,10 @@ class Execution:
                 return_when=asyncio.FIRST_COMPLETED,
             )
             if reader in done:
-                return reader.result()
+                try:
+                    return reader.result()
+                except (ValueError, OSError) as error:  # e.g. a line over the size limit
+                    return ExecutionOutcome.failed(f"cannot read the plugin's result: {error}")
             self._kill_group()
             if killed in done:
                 return None

@@ -75,6 +75,8 @@ class Settings:
     :param shutdown_grace_seconds: how long SIGTERM lets running executions finish before they
         are killed (``SIDECAR_SHUTDOWN_GRACE_SECONDS``, default 30).
     :param block_seconds: how long one blocking read waits (``SIDECAR_BLOCK_SECONDS``, default 1).
+    :param max_result_bytes: a result payload larger than this is replaced by a failure
+        ``output too large`` (``SIDECAR_MAX_RESULT_BYTES``, default 1 MiB, the .NET reader's limit).
     :param consumer_name: the consumer name (``SIDECAR_CONSUMER_NAME``, default unique per process).
     :param log_level: ``SIDECAR_LOG_LEVEL``, default ``INFO``.
     """
@@ -96,6 +98,7 @@ class Settings:
     heartbeat_seconds: float = 5.0
     shutdown_grace_seconds: float = 30.0
     block_seconds: float = 1.0
+    max_result_bytes: int = 1_048_576
     consumer_name: str = dataclasses.field(default_factory=default_consumer_name)
     log_level: str = "INFO"
 
@@ -179,6 +182,7 @@ class Settings:
             heartbeat_seconds=number("SIDECAR_HEARTBEAT_SECONDS", 5.0, 0.05),
             shutdown_grace_seconds=number("SIDECAR_SHUTDOWN_GRACE_SECONDS", 30.0, 0.0),
             block_seconds=number("SIDECAR_BLOCK_SECONDS", 1.0, 0.01),
+            max_result_bytes=integer("SIDECAR_MAX_RESULT_BYTES", 1_048_576, 1024),
             consumer_name=text("SIDECAR_CONSUMER_NAME", default_consumer_name()),
             log_level=text("SIDECAR_LOG_LEVEL", "INFO").upper(),
         )

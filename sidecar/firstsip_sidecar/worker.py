@@ -22,7 +22,9 @@ import secrets as token
 import time
 from typing import TYPE_CHECKING, Dict, Optional, Set, Tuple, Union
 
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from . import protocol
 from .connections import close_client, create_blocking_client, create_client
@@ -231,14 +233,35 @@ class Worker:
                 for entry_id, fields in entries:
                     self._spawn(_text(entry_id), fields or {}, 1)
 
+    async def _forget_idle_consumers(self) -> None:
+        """Deletes consumers of the group that own nothing and were idle for an hour or more.
+
+        Consumer names are unique per process, so every restart leaves a name behind; a name
+        with no pending entries carries no state.
+        """
+        assert self.client is not None
+        idle_ms = int(max(3600.0, self.settings.claim_timeout_seconds * 10) * 1000)
+        for consumer in await self.client.xinfo_consumers(self.settings.requests_stream, self.settings.worker_group):
+            name = _text(consumer["name"])
+            if name != self.consumer and int(consumer["pending"]) == 0 and int(consumer["idle"]) > idle_ms:
+                await self.client.xgroup_delconsumer(self.settings.requests_stream, self.settings.worker_group, name)
+                logger.info("removed idle consumer %s from group %s", name, self.settings.worker_group)
+
     async def _claim_loop(self) -> None:
         stream = self.settings.requests_stream
         claim_ms = int(self.settings.claim_timeout_seconds * 1000)
+        next_cleanup = time.monotonic() + 60.0
         while not self.stopping:
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._stopping.wait(), timeout=self.settings.claim_interval_seconds)
             if self.stopping:
                 break
+            if time.monotonic() >= next_cleanup:
+                next_cleanup = time.monotonic() + 600.0
+                try:
+                    await self._forget_idle_consumers()
+                except Exception as error:  # an upkeep step logs and keeps going
+                    logger.warning("removing idle consumers failed: %s", error)
             free = self._free_slots()
             if free <= 0:
                 continue
@@ -518,12 +541,31 @@ class Worker:
             duration_ms=duration_ms,
             traceparent=_child_traceparent(request.traceparent),
         )
+        size = len(fields["payload"].encode("utf-8"))
+        if size > self.settings.max_result_bytes:
+            outcome = ExecutionOutcome.failed(f"output too large ({size} bytes, limit {self.settings.max_result_bytes})")
+            fields = protocol.result_fields(
+                request.run_id, outcome, worker=self.consumer, attempt=request.attempt,
+                duration_ms=duration_ms, traceparent=fields.get("traceparent"),
+            )
         done = f"{'retry' if outcome.retryable else 'final'}:{request.attempt}"
-        async with self.client.pipeline(transaction=True) as pipe:
-            pipe.xadd(self.settings.results_stream, fields)
-            pipe.xack(self.settings.requests_stream, self.settings.worker_group, entry_id)
-            pipe.set(self._key(request.run_id, "done"), done, px=protocol.DONE_TTL_MS)
-            await pipe.execute()
+        delay = 0.2
+        give_up = time.monotonic() + max(self.settings.claim_timeout_seconds, 5.0)
+        while True:
+            try:
+                async with self.client.pipeline(transaction=True) as pipe:
+                    pipe.xadd(self.settings.results_stream, fields)
+                    pipe.xack(self.settings.requests_stream, self.settings.worker_group, entry_id)
+                    pipe.set(self._key(request.run_id, "done"), done, px=protocol.DONE_TTL_MS)
+                    await pipe.execute()
+                break
+            except (RedisConnectionError, RedisTimeoutError) as error:
+                # The request stays pending if this never succeeds; another delivery runs it again.
+                if time.monotonic() + delay > give_up:
+                    raise
+                logger.warning("run %s: publishing the result failed (%s); retrying", request.run_id, error)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 2.0)
         self._count(outcome)
         logger.info(
             "run %s: %s%s", request.run_id, outcome.kind,

@@ -63,7 +63,8 @@ def shared(redis_url, tmp_path_factory):
     """One sidecar over the test plugins (with a seal key), for the tests that do not stop it."""
     names = Names()
     log = str(tmp_path_factory.mktemp("shared") / "sidecar.log")
-    sidecar = start_sidecar(redis_url, names, log, FIRSTSIP_SEAL_KEY=SEAL_KEY_TEXT, SIDECAR_CONCURRENCY="3")
+    sidecar = start_sidecar(redis_url, names, log, FIRSTSIP_SEAL_KEY=SEAL_KEY_TEXT, SIDECAR_CONCURRENCY="3",
+                            SIDECAR_MAX_RESULT_BYTES="4096")
     client = redis.Redis.from_url(redis_url, decode_responses=True)
     yield names, sidecar, client
     sidecar.close()
@@ -208,6 +209,15 @@ def test_invalid_settings_deadline_and_cancel_before_start(shared):
     assert wait_result(r, names, cancelled)["error"] == "cancelled"
     assert events_for(r, names, cancelled) == []
     assert events_for(r, names, late) == []
+
+
+def test_an_oversize_result_is_replaced_by_a_failure(shared):
+    names, _, r = shared
+    run_id = publish(r, names, "echo", {"steps": ["step-%03d-" % i + "x" * 40 for i in range(100)]})
+    result = wait_result(r, names, run_id)
+    assert result["status"] == "failed"
+    assert re.fullmatch(r"output too large \(\d+ bytes, limit 4096\)", result["error"])
+    assert pending_count(r, names) == 0
 
 
 def test_timeouts_kill_the_plugin_and_its_children(r, names, sidecar_factory, tmp_path):
