@@ -25,6 +25,8 @@ logger = logging.getLogger("firstsip.executor")
 StepCallback = Callable[[str, Optional[str]], Awaitable[None]]
 _PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 _MAX_LINE = 64 * 1024 * 1024
+# Plugins get their run's opened secrets, never the key that opens every run's secrets.
+_WITHHELD = frozenset({"FIRSTSIP_SEAL_KEY"})
 
 
 class Execution:
@@ -102,7 +104,7 @@ class Execution:
             shutdown: the request stays pending for another worker).
         """
         deadline = time.time() + self.timeout_seconds
-        env = dict(os.environ)
+        env = {name: value for name, value in os.environ.items() if name not in _WITHHELD}
         env["PYTHONPATH"] = _PACKAGE_ROOT + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
         env["PYTHONUNBUFFERED"] = "1"
         self.process = await asyncio.create_subprocess_exec(

@@ -488,7 +488,7 @@ class Worker:
 
     async def _keepalive(self, entry_id: str, request: PluginRequest, execution: Execution, lease_value: str) -> None:
         assert self.client is not None
-        tick = min(1.0, self.settings.renew_interval_seconds, self.settings.heartbeat_seconds)
+        tick = min(1.0, self.settings.renew_interval_seconds / 2, self.settings.heartbeat_seconds)
         lease_key = self._key(request.run_id, "lease")
         lease_ms = int(self.settings.claim_timeout_seconds * 1000)
         now = time.monotonic()

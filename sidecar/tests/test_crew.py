@@ -23,6 +23,7 @@ def test_crew_is_built_and_run_in_sequence(r, names, sidecar_factory, tmp_path):
         FIRSTSIP_SEAL_KEY=base64.b64encode(KEY).decode(),
         OPENAI_MODEL_NAME="stub-model-1",
         CREWAI_STUB_RECORD=str(record),
+        SERPER_API_KEY="serper-stub-key",
     )
     run_id = str(uuid.uuid4())
     settings = {"topics": ["AI", "space"], "summary_length": "brief", "frequency": "weekly", "preferred_time": "06:30"}
@@ -43,6 +44,7 @@ def test_crew_is_built_and_run_in_sequence(r, names, sidecar_factory, tmp_path):
     assert crew["inputs"] == {"topics": "AI, space", "summary_length": "brief", "frequency": "weekly", "preferred_time": "06:30"}
     assert [a["role"] for a in crew["agents"]] == ["Senior news researcher on AI, space", "News digest writer", "Digest editor"]
     assert all(a["llm"] == "stub-model-1" for a in crew["agents"])
+    assert [a["tools"] for a in crew["agents"]] == [["SerperDevTool"], [], []]
     assert "since the last weekly digest" in crew["agents"][0]["goal"]
     assert "sent at 06:30" in crew["agents"][2]["goal"]
     tasks = crew["tasks"]
@@ -62,12 +64,24 @@ def test_crew_texts_come_from_the_yaml_files():
     assert 'load_config("agents")' in source and 'load_config("tasks")' in source
 
 
-def test_crew_without_llm_credentials_fails_clearly(r, names, sidecar_factory):
-    sidecar_factory(plugin_dir=REAL_PLUGINS)
+def test_crew_without_llm_credentials_fails_clearly(r, names, sidecar_factory, tmp_path):
+    record = tmp_path / "crew.json"
+    sidecar_factory(plugin_dir=REAL_PLUGINS, CREWAI_STUB_RECORD=str(record))
     run_id = publish(r, names, "daily-news-digest", {"topics": ["AI"]})
     result = wait_result(r, names, run_id)
     assert result["status"] == "failed" and result["retryable"] is False
     assert result["error"].startswith("no LLM credentials: set OPENAI_API_KEY")
+    assert not record.exists()
+
+
+def test_crew_with_the_environments_key_and_no_search_tool(r, names, sidecar_factory, tmp_path):
+    record = tmp_path / "crew.json"
+    sidecar_factory(plugin_dir=REAL_PLUGINS, OPENAI_API_KEY="sk-env", CREWAI_STUB_RECORD=str(record))
+    run_id = publish(r, names, "daily-news-digest", {})
+    assert wait_result(r, names, run_id)["status"] == "completed"
+    crew = json.loads(record.read_text())
+    assert crew["inputs"]["topics"] == "technology"  # from default_config
+    assert all(a["llm"] == "gpt-4o-mini" and a["tools"] == [] for a in crew["agents"])
 
 
 def test_crew_without_crewai_fails_clearly_and_other_plugins_still_run(r, names, sidecar_factory):

@@ -183,6 +183,7 @@ def test_secrets_reach_the_plugin_and_nowhere_else(shared):
     output = json.loads(result["output"])
     assert output["secret_names"] == ["OPENAI_API_KEY", "OTHER"]
     assert output["secret_digest"] == hashlib.sha256((secret + "x-" + secret).encode()).hexdigest()
+    assert output["seal_key_visible"] is False
 
     moved = str(uuid.uuid4())
     r.xadd(names.requests, request_fields(moved, "echo", {}, secrets=sealed))
@@ -291,6 +292,21 @@ def test_the_same_request_delivered_twice_runs_once(r, names, sidecar_factory, t
              60, "the third delivery acknowledged")
     assert len(results_for(r, names, run_id)) == 1
     assert count_file.read_text().splitlines() == [f"{run_id} 1"]
+
+
+def test_a_long_run_keeps_its_entry_while_it_runs(r, names, sidecar_factory, tmp_path):
+    """Renewal: with a 1 s claim timeout, a 4 s run is neither reclaimed nor run twice."""
+    count_file = tmp_path / "count.txt"
+    options = {"SIDECAR_CLAIM_TIMEOUT_SECONDS": "1", "SIDECAR_CONCURRENCY": "1"}
+    first = sidecar_factory(**options)
+    second = sidecar_factory(**options)
+    run_id = publish(r, names, "echo", {"sleep": 4, "count_file": str(count_file)})
+    result = wait_result(r, names, run_id)
+    assert result["status"] == "completed"
+    assert count_file.read_text().splitlines() == [f"{run_id} 1"]
+    assert len(results_for(r, names, run_id)) == 1
+    assert pending_count(r, names) == 0
+    assert first.process.poll() is None and second.process.poll() is None
 
 
 def test_a_run_of_a_sigkilled_worker_is_finished_by_another(r, names, sidecar_factory, tmp_path):

@@ -1,6 +1,7 @@
 """Test plugin: echoes its settings, reports steps, optionally sleeps and counts executions."""
 
 import hashlib
+import os
 import time
 
 
@@ -21,4 +22,5 @@ def run(settings, context):
         "secret_names": sorted(context.secrets),
         "secret_digest": hashlib.sha256(values.encode("utf-8")).hexdigest(),
         "remaining_positive": context.remaining() > 0,
+        "seal_key_visible": "FIRSTSIP_SEAL_KEY" in os.environ,
     }

@@ -1,0 +1,17 @@
+"""A stand-in for the ``crewai_tools`` package, for tests only: a search tool that searches nothing."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+
+class SerperDevTool:
+    """Records that it was built and whether its key was in the environment, as the real tool reads it."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        self.kwargs = kwargs
+        self.has_key = bool(os.environ.get("SERPER_API_KEY"))
+
+    def run(self, query: str) -> str:
+        return f"no results for {query} (stub)"
