@@ -224,22 +224,22 @@ def test_an_oversize_result_is_replaced_by_a_failure(shared):
 def test_timeouts_kill_the_plugin_and_its_children(r, names, sidecar_factory, tmp_path):
     plugins = tmp_path / "plugins"
     plugins.mkdir()
-    for name, timeout in (("sleepy", "1"), ("sleepy-default", None)):
+    for name, timeout in (("sleepy", "3"), ("sleepy-default", None)):
         folder = plugins / name
         shutil.copytree(os.path.join(TEST_PLUGINS, "sleepy"), folder)
         manifest = (folder / "plugin.yaml").read_text().replace("name: sleepy", f"name: {name}")
         manifest = manifest.replace("timeout_seconds: 60", f"timeout_seconds: {timeout}" if timeout else "")
         (folder / "plugin.yaml").write_text(manifest)
-    sidecar = sidecar_factory(plugin_dir=str(plugins), CREW_TIMEOUT_SECONDS="1.5", SIDECAR_CONCURRENCY="3")
+    sidecar = sidecar_factory(plugin_dir=str(plugins), CREW_TIMEOUT_SECONDS="4.5", SIDECAR_CONCURRENCY="3")
 
     busy = publish(r, names, "sleepy", {"mode": "busy", "seconds": 120, "pid_file": str(tmp_path / "busy.pid")})
     default = publish(r, names, "sleepy-default", {"seconds": 120, "pid_file": str(tmp_path / "default.pid")})
-    override = publish(r, names, "sleepy", {"seconds": 2}, timeout_seconds=30)
+    override = publish(r, names, "sleepy", {"seconds": 5}, timeout_seconds=60)
 
     busy_pids = read_pids(str(tmp_path / "busy.pid"))
     default_pids = read_pids(str(tmp_path / "default.pid"))
-    assert wait_result(r, names, busy)["error"] == "timed out after 1 s"
-    assert wait_result(r, names, default)["error"] == "timed out after 1.5 s"
+    assert wait_result(r, names, busy)["error"] == "timed out after 3 s"
+    assert wait_result(r, names, default)["error"] == "timed out after 4.5 s"
     assert_all_dead(busy_pids + default_pids)
     assert wait_result(r, names, override)["status"] == "completed"
     metrics = sidecar.get("/metrics").text
