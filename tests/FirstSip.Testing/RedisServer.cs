@@ -34,6 +34,7 @@ public sealed class RedisServer : IAsyncLifetime
     private int _port;
     private ConnectionMultiplexer? _admin;
     private bool _privateOnly;
+    private bool _spawned;
 
     /// <summary>Gets the StackExchange.Redis configuration string of the server.</summary>
     public string ConnectionString { get; private set; } = string.Empty;
@@ -42,7 +43,7 @@ public sealed class RedisServer : IAsyncLifetime
     public string Source { get; private set; } = string.Empty;
 
     /// <summary>Gets a value indicating whether this fixture runs the server and so can stop and restart it.</summary>
-    public bool CanRestart => _process is not null || _container is not null;
+    public bool CanRestart => _spawned || _container is not null;
 
     /// <summary>Gets a connection for test setup and assertions (not for the code under test).</summary>
     public IConnectionMultiplexer Connection => _admin ?? throw new InvalidOperationException("The Redis fixture is not initialized.");
@@ -225,6 +226,7 @@ public sealed class RedisServer : IAsyncLifetime
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
         _process = process;
+        _spawned = true;
         ConnectionString = $"127.0.0.1:{_port}";
 
         var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(20);

@@ -59,7 +59,8 @@ internal sealed partial class StreamReaderService<TMessage, THandler>
         var cursor = AutoClaimStart;
         do
         {
-            var free = Math.Min(_slots.CurrentCount, _options.BatchSize);
+            // Claim no more than this reader can start handling soon (the read loop may hold slots during a blocking read).
+            var free = Math.Min(_options.Concurrency - _inFlight.Count, _options.BatchSize);
             if (free <= 0 || cancellationToken.IsCancellationRequested)
             {
                 return;
@@ -89,11 +90,14 @@ internal sealed partial class StreamReaderService<TMessage, THandler>
                 var counts = await GetDeliveryCountsAsync(claimed).ConfigureAwait(false);
                 for (var i = 0; i < claimed.Length; i++)
                 {
-                    if (!_slots.Wait(0, CancellationToken.None))
+                    try
                     {
-                        // Claimed but no slot free: the entry is ours now, and the read loop reads it back.
-                        RequestRecovery();
-                        break;
+                        await _slots.WaitAsync(cancellationToken).ConfigureAwait(false);
+                    }
+                    catch (OperationCanceledException)
+                    {
+                        // Stopping: the rest stay pending under this consumer and are reclaimed by others later.
+                        return;
                     }
 
                     if (!Dispatch(claimed[i], counts[i]))
