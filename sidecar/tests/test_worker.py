@@ -294,6 +294,18 @@ def test_the_same_request_delivered_twice_runs_once(r, names, sidecar_factory, t
     assert count_file.read_text().splitlines() == [f"{run_id} 1"]
 
 
+def test_no_more_than_the_concurrency_runs_at_once(r, names, sidecar_factory, tmp_path):
+    intervals = tmp_path / "intervals.txt"
+    run_ids = [publish(r, names, "echo", {"sleep": 1, "intervals_file": str(intervals)}) for _ in range(5)]
+    sidecar_factory(SIDECAR_CONCURRENCY="2")
+    for run_id in run_ids:
+        assert wait_result(r, names, run_id)["status"] == "completed"
+    spans = [tuple(map(float, line.split())) for line in intervals.read_text().splitlines()]
+    assert len(spans) == 5
+    most = max(sum(1 for start, end in spans if start <= moment < end) for moment, _ in spans)
+    assert most <= 2
+
+
 def test_a_long_run_keeps_its_entry_while_it_runs(r, names, sidecar_factory, tmp_path):
     """Renewal: with a 1 s claim timeout, a 4 s run is neither reclaimed nor run twice."""
     count_file = tmp_path / "count.txt"

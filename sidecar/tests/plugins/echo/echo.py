@@ -11,8 +11,12 @@ def run(settings, context):
             handle.write(f"{context.run_id} {context.attempt}\n")
     for step in settings.get("steps", []):
         context.step(step, f"finished {step}")
+    started = time.time()
     if settings.get("sleep"):
         time.sleep(float(settings["sleep"]))
+    if settings.get("intervals_file"):
+        with open(settings["intervals_file"], "a", encoding="utf-8") as handle:
+            handle.write(f"{started} {time.time()}\n")
     print("echo plugin output goes to stderr, not to the protocol channel")
     values = "".join(context.secrets[name] for name in sorted(context.secrets))
     return {
