@@ -80,8 +80,19 @@ internal sealed class RunResultApplier(
                 }
 
                 now = timeProvider.GetUtcNow();
+                var version = run.Version;
                 outcome = Transition(run, result, now);
-                run.Version++;
+                run.Version = version + 1;
+
+                // The conditional update comes first: it takes the row (PostgreSQL) or the write lock (SQLite), so
+                // only the one applier that wins it runs the completion handlers, in the same transaction.
+                if (!await WriteTransitionAsync(run, version, cancellationToken).ConfigureAwait(false))
+                {
+                    throw new DbUpdateConcurrencyException($"run {run.RunId} changed while its result was applied");
+                }
+
+                context.ChangeTracker.DetectChanges();
+                context.ChangeTracker.AcceptAllChanges();
                 if (run.Status == PluginRunStatus.Completed)
                 {
                     var completed = new PluginRunCompletedContext(run, context);
@@ -121,6 +132,27 @@ internal sealed class RunResultApplier(
             activity?.SetTag("firstsip.result.outcome", outcome == ResultOutcome.Applied ? run.Status.ToWireString() : "retry");
             return outcome;
         }
+    }
+
+    private async Task<bool> WriteTransitionAsync(PluginRun run, long expectedVersion, CancellationToken cancellationToken)
+    {
+        var changed = await db.Runs
+            .Where(r => r.RunId == run.RunId && r.Version == expectedVersion &&
+                        (r.Status == PluginRunStatus.Dispatched || r.Status == PluginRunStatus.Running))
+            .ExecuteUpdateAsync(
+                s => s.SetProperty(r => r.Status, run.Status)
+                    .SetProperty(r => r.Output, run.Output)
+                    .SetProperty(r => r.Error, run.Error)
+                    .SetProperty(r => r.Attempt, run.Attempt)
+                    .SetProperty(r => r.NextAttemptAt, run.NextAttemptAt)
+                    .SetProperty(r => r.DispatchedAt, run.DispatchedAt)
+                    .SetProperty(r => r.StartedAt, run.StartedAt)
+                    .SetProperty(r => r.Deadline, run.Deadline)
+                    .SetProperty(r => r.CompletedAt, run.CompletedAt)
+                    .SetProperty(r => r.Version, run.Version),
+                cancellationToken)
+            .ConfigureAwait(false);
+        return changed == 1;
     }
 
     private ResultOutcome Transition(PluginRun run, PluginResult result, DateTimeOffset now)
