@@ -27,13 +27,14 @@ MANIFEST_SCHEMA_VERSION = 1
 NAME_RULE = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 RUNTIMES = ("python", "crewai")
 DEFAULT_CREW_ENTRY = "crew/crew.py:create_crew"
+DEFAULT_SCHEMA_FILE = "settings.schema.json"
 _KEYS = frozenset(
     {
         "schema_version", "name", "description", "version", "runtime", "entry", "timeout_seconds",
         "settings_schema_path", "capabilities", "default_config",
     }
 )
-_REQUIRED = ("schema_version", "name", "description", "version", "runtime")
+_REQUIRED = ("schema_version", "name", "runtime")
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
@@ -47,7 +48,8 @@ class PluginManifest:
     :param runtime: ``python`` or ``crewai``.
     :param entry: ``module:function`` for ``python``; ``path/to/file.py:function`` for ``crewai``.
     :param timeout_seconds: the plugin's execution timeout, or ``None`` for the sidecar default.
-    :param settings_schema_path: the settings schema file relative to the folder, or ``None``.
+    :param settings_schema_path: the settings schema file relative to the folder (default
+        ``settings.schema.json`` when that file exists), or ``None``.
     :param capabilities: free-form capability names (``network``, ``llm``, ``web-search``...).
     :param default_config: settings merged under the run's (the run's keys win).
     :param directory: the plugin folder (absolute).
@@ -135,7 +137,8 @@ def load_manifest(directory: str) -> PluginManifest:
     if name != folder:
         raise ManifestError(f"name {name!r} must equal the folder name {folder!r}")
     for key in ("description", "version"):
-        if not isinstance(data[key], (str, int, float)) or isinstance(data[key], bool):
+        value = data.get(key, "")
+        if value is None or isinstance(value, bool) or not isinstance(value, (str, int, float)):
             raise ManifestError(f"{key} must be text")
     runtime = data["runtime"]
     if runtime not in RUNTIMES:
@@ -168,6 +171,8 @@ def load_manifest(directory: str) -> PluginManifest:
         raise ManifestError("default_config must be a mapping")
 
     schema_path = data.get("settings_schema_path")
+    if schema_path is None and os.path.isfile(os.path.join(directory, DEFAULT_SCHEMA_FILE)):
+        schema_path = DEFAULT_SCHEMA_FILE
     loaded_schema = None
     if schema_path is not None:
         if not isinstance(schema_path, str):
@@ -186,8 +191,8 @@ def load_manifest(directory: str) -> PluginManifest:
 
     manifest = PluginManifest(
         name=name,
-        description=str(data["description"]),
-        version=str(data["version"]),
+        description=str(data.get("description", "")),
+        version=str(data.get("version", "")),
         runtime=runtime,
         entry=entry,
         timeout_seconds=float(timeout) if timeout is not None else None,

@@ -104,7 +104,8 @@ def test_a_folder_symlinked_outside_is_not_a_way_out(tmp_path):
         (lambda m: m.replace("runtime: python", "runtime: node"), "runtime must be python or crewai"),
         (lambda m: m.replace("entry: main:run", "entry: ../main:run"), "entry must be module:function"),
         (lambda m: m.replace("entry: main:run\n", ""), "entry is required"),
-        (lambda m: m.replace("description: A plugin.\n", ""), "missing keys in plugin.yaml: description"),
+        (lambda m: m.replace("runtime: python\n", ""), "missing keys in plugin.yaml: runtime"),
+        (lambda m: m.replace("version: 1.0.0", "version: [1]"), "version must be text"),
         (lambda m: m + "timeout_seconds: -1\n", "timeout_seconds must be a positive number"),
         (lambda m: m + "capabilities: network\n", "capabilities must be a list"),
         (lambda m: m + "default_config: [1]\n", "default_config must be a mapping"),
@@ -130,6 +131,19 @@ def test_crewai_entry_defaults_and_schema_subset(tmp_path):
     assert "unsupported keyword 'oneOf'" in str(caught.value)
     (folder / "s.json").write_text(json.dumps({"type": "object"}))
     assert load_manifest(str(folder)).entry == "crew/crew.py:create_crew"
+
+
+def test_settings_schema_file_is_found_by_its_default_name(tmp_path):
+    folder = write_plugin(tmp_path, "d", files={"settings.schema.json": json.dumps({"type": "object", "required": ["x"]})})
+    manifest = load_manifest(str(folder))
+    assert manifest.settings_schema_path == "settings.schema.json"
+    assert manifest.validate_settings({}) == [("$.x", "is required")]
+
+
+def test_description_and_version_are_optional(tmp_path):
+    folder = write_plugin(tmp_path, "m", manifest="schema_version: 1\nname: m\nruntime: python\nentry: main:run\n")
+    manifest = load_manifest(str(folder))
+    assert (manifest.description, manifest.version, manifest.capabilities, manifest.default_config) == ("", "", (), {})
 
 
 def test_default_config_is_merged_under_the_runs_settings():
