@@ -182,24 +182,30 @@ internal sealed class PluginRunner(
         var pollInterval = options.Value.WatchPollInterval;
         while (true)
         {
-            var reread = await WaitForNotificationAsync(subscription, pollInterval, cancellationToken).ConfigureAwait(false);
+            var polled = await WaitForNotificationAsync(subscription, pollInterval, cancellationToken).ConfigureAwait(false);
             while (subscription.Reader.TryRead(out var update))
             {
                 if (update.Kind == PluginRunUpdateKind.Progress)
                 {
                     yield return update with { Status = last.Status, Attempt = last.Attempt };
                 }
-                else
+                else if (IsNewer(update, last))
                 {
-                    reread = true;
+                    last = update;
+                    yield return update;
+                    if (update.IsTerminal)
+                    {
+                        yield break;
+                    }
                 }
             }
 
-            if (!reread)
+            if (!polled)
             {
                 continue;
             }
 
+            // The periodic re-read sees changes made by other processes (which notify no one here).
             run = await ReadInNewScopeAsync(runId, cancellationToken).ConfigureAwait(false);
             if (run is null)
             {
@@ -207,7 +213,7 @@ internal sealed class PluginRunner(
             }
 
             var current = RunUpdates.FromRun(run, timeProvider.GetUtcNow());
-            if (current.Status != last.Status || current.Attempt != last.Attempt || current.LastStep != last.LastStep)
+            if (IsNewer(current, last))
             {
                 last = current;
                 yield return current;
@@ -218,6 +224,9 @@ internal sealed class PluginRunner(
             }
         }
     }
+
+    private static bool IsNewer(PluginRunUpdate candidate, PluginRunUpdate last) =>
+        candidate.Status != last.Status || candidate.Attempt != last.Attempt || candidate.LastStep != last.LastStep;
 
     public async Task<bool> CancelAsync(Guid runId, string? reason = null, CancellationToken cancellationToken = default)
     {
