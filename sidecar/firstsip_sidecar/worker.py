@@ -345,16 +345,18 @@ class Worker:
 
     @staticmethod
     def _finished(done: Optional[bytes], attempt: int) -> bool:
-        """Whether a ``done`` value means this request must not run (see :meth:`_publish`)."""
+        """Whether a ``done`` value means this request must not run (see :meth:`_publish`).
+
+        A request is skipped when its attempt is not newer than the finished one: a duplicate or
+        a redelivery. A newer attempt (the app retried or re-dispatched the run) runs.
+        """
         if done is None:
             return False
-        kind, _, number = _text(done).partition(":")
-        if kind == "retry":
-            try:
-                return attempt <= int(number)
-            except ValueError:
-                return True
-        return True
+        _, _, number = _text(done).partition(":")
+        try:
+            return attempt <= int(number)
+        except ValueError:
+            return True
 
     async def _handle(self, entry_id: str, fields: Dict, deliveries: int) -> None:
         assert self.client is not None
@@ -362,7 +364,7 @@ class Worker:
         try:
             request = protocol.parse_request(fields)
         except PoisonEntry as poison:
-            await self._dead_letter(entry_id, fields, poison.reason, poison.run_id)
+            await self._dead_letter(entry_id, fields, poison.reason, poison.run_id, None)
             return
 
         if self._finished(await self.client.get(self._key(request.run_id, "done")), request.attempt):
@@ -372,7 +374,7 @@ class Worker:
             return
         if deliveries > self.settings.max_deliveries:
             reason = f"delivered {deliveries} times, more than the maximum {self.settings.max_deliveries}"
-            await self._dead_letter(entry_id, fields, reason, request.run_id)
+            await self._dead_letter(entry_id, fields, reason, request.run_id, request.attempt)
             return
         if await self.client.exists(self._key(request.run_id, "cancel")):
             await self._publish(entry_id, request, ExecutionOutcome.failed("cancelled", kind="cancelled"), None)
@@ -529,8 +531,8 @@ class Worker:
     ) -> None:
         """Publishes the result, acknowledges the request and writes the ``done`` key, atomically.
 
-        ``done`` is ``final:<attempt>`` or, for a retryable failure, ``retry:<attempt>`` (a later
-        attempt of the same run may then run).
+        ``done`` is ``final:<attempt>`` or, for a retryable failure, ``retry:<attempt>``; requests of
+        that attempt or an older one are then acknowledged without running.
         """
         assert self.client is not None
         fields = protocol.result_fields(
@@ -582,10 +584,13 @@ class Worker:
         elif outcome.kind == "cancelled":
             self.metrics.increment("runs_cancelled")
 
-    async def _dead_letter(self, entry_id: str, fields: Dict, reason: str, run_id: Optional[str]) -> None:
+    async def _dead_letter(
+        self, entry_id: str, fields: Dict, reason: str, run_id: Optional[str], attempt: Optional[int]
+    ) -> None:
         """Moves an entry to ``<stream>:dead`` with the reason, acknowledging it in the same MULTI.
 
-        When the run id is readable, the run gets a failed result with the reason too.
+        When the run id is readable, the run gets a failed result with the reason too; when the
+        attempt is known (an entry delivered too often), the run's ``done`` key is written as well.
         """
         assert self.client is not None
         dead = dict(fields)
@@ -602,9 +607,10 @@ class Worker:
             pipe.xadd(self.settings.dead_letter_stream, dead)
             pipe.xack(self.settings.requests_stream, self.settings.worker_group, entry_id)
             if run_id is not None:
-                result = protocol.result_fields(run_id, ExecutionOutcome.failed(reason), worker=self.consumer)
+                result = protocol.result_fields(run_id, ExecutionOutcome.failed(reason), worker=self.consumer, attempt=attempt)
                 pipe.xadd(self.settings.results_stream, result)
-                pipe.set(self._key(run_id, "done"), "final:0", px=protocol.DONE_TTL_MS)
+                if attempt is not None:
+                    pipe.set(self._key(run_id, "done"), f"final:{attempt}", px=protocol.DONE_TTL_MS)
             await pipe.execute()
         self.metrics.increment("requests_dead_lettered")
         if run_id is not None:

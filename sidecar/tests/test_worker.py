@@ -298,6 +298,12 @@ def test_the_same_request_delivered_twice_runs_once(r, names, sidecar_factory, t
     assert len(results_for(r, names, run_id)) == 1
     assert count_file.read_text().splitlines() == [f"{run_id} 1"]
 
+    # A newer attempt (the app re-dispatched the run) runs.
+    r.xadd(names.requests, request_fields(run_id, "echo", {"count_file": str(count_file)}, attempt=2))
+    wait_for(lambda: len(results_for(r, names, run_id)) == 2, 60, "the second attempt's result")
+    assert results_for(r, names, run_id)[1]["_fields"]["attempt"] == "2"
+    assert count_file.read_text().splitlines() == [f"{run_id} 1", f"{run_id} 2"]
+
 
 def test_no_more_than_the_concurrency_runs_at_once(r, names, sidecar_factory, tmp_path):
     intervals = tmp_path / "intervals.txt"
