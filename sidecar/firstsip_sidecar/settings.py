@@ -44,6 +44,14 @@ class RedisSettings:
         return cls(url=url, host=parsed.hostname or "localhost", port=parsed.port or 6379)
 
 
+def cpu_count() -> int:
+    """The CPUs this process may run on (its affinity, which containers narrow), at least 1."""
+    try:
+        return max(len(os.sched_getaffinity(0)), 1)
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
 def default_consumer_name() -> str:
     """A consumer name unique per process: ``{host}-{pid}-{random}``."""
     return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
@@ -84,7 +92,7 @@ class Settings:
     redis: RedisSettings = dataclasses.field(default_factory=RedisSettings)
     plugin_dir: str = "./plugins"
     default_timeout_seconds: float = 300.0
-    concurrency: int = dataclasses.field(default_factory=lambda: os.cpu_count() or 1)
+    concurrency: int = dataclasses.field(default_factory=cpu_count)
     host: str = "127.0.0.1"
     port: int = 8000
     seal_key: Optional[bytes] = dataclasses.field(default=None, repr=False)
@@ -168,7 +176,7 @@ class Settings:
             redis=RedisSettings.from_redis_url(text("REDIS_URL", "redis://localhost:6379")),
             plugin_dir=text("PLUGIN_DIR", "./plugins"),
             default_timeout_seconds=number("CREW_TIMEOUT_SECONDS", 300.0, 0.1),
-            concurrency=integer("SIDECAR_CONCURRENCY", os.cpu_count() or 1, 1),
+            concurrency=integer("SIDECAR_CONCURRENCY", cpu_count(), 1),
             host=text("SIDECAR_HOST", "127.0.0.1"),
             port=integer("SIDECAR_PORT", 8000, 0),
             seal_key=seal_key,

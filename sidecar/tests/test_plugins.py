@@ -200,7 +200,7 @@ def test_settings_from_env_defaults_and_overrides():
     defaults = Settings.from_env({})
     assert defaults.redis.url == "redis://localhost:6379"
     assert defaults.plugin_dir == "./plugins" and defaults.default_timeout_seconds == 300
-    assert defaults.concurrency == (os.cpu_count() or 1)
+    assert defaults.concurrency == len(os.sched_getaffinity(0))
     assert (defaults.host, defaults.port) == ("127.0.0.1", 8000)
     assert defaults.requests_stream == "plugin:requests" and defaults.dead_letter_stream == "plugin:requests:dead"
     assert defaults.worker_group == "crewai-workers" and defaults.key_prefix == "firstsip:"
