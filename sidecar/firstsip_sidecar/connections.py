@@ -3,7 +3,8 @@
 The worker uses three: a pooled client for ordinary commands (sized above the concurrency), a
 dedicated single connection for the blocking ``XREADGROUP`` (so the block never delays other
 commands), and a pub/sub connection for cancel announcements. Replies are bytes; the protocol
-module decodes them.
+module decodes them. Connections are named ``firstsip-sidecar:<consumer>`` (``...:read`` for the
+blocking one) in ``CLIENT LIST``.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ def create_client(settings: Settings, *, max_connections: Optional[int] = None) 
         socket_timeout=30,
         socket_connect_timeout=5,
         health_check_interval=30,
+        client_name=f"firstsip-sidecar:{settings.consumer_name}",
     )
     return aioredis.Redis(connection_pool=pool)
 
@@ -44,6 +46,7 @@ def create_blocking_client(settings: Settings) -> "aioredis.Redis":
         timeout=settings.block_seconds + 30,
         socket_timeout=settings.block_seconds + 10,
         socket_connect_timeout=5,
+        client_name=f"firstsip-sidecar:{settings.consumer_name}:read",
     )
     return aioredis.Redis(connection_pool=pool)
 

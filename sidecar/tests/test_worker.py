@@ -220,6 +220,18 @@ def test_an_oversize_result_is_replaced_by_a_failure(shared):
     assert pending_count(r, names) == 0
 
 
+def test_a_dropped_read_connection_is_survived(shared):
+    names, sidecar, r = shared
+    reader = f"firstsip-sidecar:{sidecar.consumer}:read"
+    wait_for(lambda: any(c["name"] == reader for c in r.client_list()), 30, "the read connection")
+    for client in r.client_list():
+        if client["name"] == reader:
+            r.client_kill_filter(_id=client["id"])
+    run_id = publish(r, names, "echo", {})
+    assert wait_result(r, names, run_id)["status"] == "completed"
+    assert sidecar.ready()
+
+
 def test_timeouts_kill_the_plugin_and_its_children(r, names, sidecar_factory, tmp_path):
     plugins = tmp_path / "plugins"
     plugins.mkdir()
