@@ -206,6 +206,13 @@ class Sidecar:
     def get(self, path: str) -> httpx.Response:
         return httpx.get(self.url + path, timeout=5)
 
+    def get_or_none(self, path: str) -> Optional[int]:
+        """The status code of a GET, or ``None`` while the server does not answer."""
+        try:
+            return self.get(path).status_code
+        except httpx.HTTPError:
+            return None
+
     def ready(self) -> bool:
         try:
             return self.get("/health/ready").status_code == 200

@@ -456,3 +456,21 @@ def test_readiness_needs_a_fresh_loop_heartbeat(redis_url):
     (stale_ok, stale), (fresh_ok, fresh) = asyncio.run(check())
     assert not stale_ok and stale["redis"] is True and stale["loop_heartbeat_age_seconds"] >= 60
     assert fresh_ok and fresh["redis"] is True
+
+
+def test_bad_configuration_stops_the_sidecar_at_start(names, sidecar_factory):
+    sidecar = sidecar_factory(wait=False, SIDECAR_CONCURRENCY="0")
+    assert sidecar.process.wait(timeout=60) == 2
+    assert "SIDECAR_CONCURRENCY must be at least 1" in sidecar.log()
+
+
+def test_the_sidecar_starts_without_redis_and_becomes_ready_when_it_appears(names, sidecar_factory):
+    server = RedisServer()
+    sidecar = sidecar_factory(wait=False, REDIS_URL=server.url)
+    wait_for(lambda: sidecar.get_or_none("/health/live") == 200, 60, "live without Redis")
+    assert sidecar.get("/health/ready").status_code == 503
+    server.start()
+    try:
+        wait_for(sidecar.ready, 60, "ready once Redis is up")
+    finally:
+        server.stop()
