@@ -14,6 +14,7 @@ internal static partial class Log
     public const int DispatchFailedId = 21;
     public const int RunFailedAtDispatchId = 22;
     public const int DispatcherFailedId = 23;
+    public const int DispatchSkippedId = 24;
     public const int ResultAppliedId = 30;
     public const int ResultDuplicateId = 31;
     public const int ResultOrphanId = 32;
@@ -54,6 +55,10 @@ internal static partial class Log
     [LoggerMessage(EventId = DispatchFailedId, EventName = "DispatchFailed", Level = LogLevel.Warning,
         Message = "Publishing {RunCount} runs to {StreamName} failed; they stay pending and are dispatched again later")]
     public static partial void DispatchFailed(this ILogger logger, Exception exception, int runCount, string streamName);
+
+    [LoggerMessage(EventId = DispatchSkippedId, EventName = "DispatchSkipped", Level = LogLevel.Debug,
+        Message = "Redis is not connected; pending runs wait for {StreamName} to be reachable")]
+    public static partial void DispatchSkipped(this ILogger logger, string streamName);
 
     [LoggerMessage(EventId = RunFailedAtDispatchId, EventName = "RunFailedAtDispatch", Level = LogLevel.Error,
         Message = "Run {RunId} failed at dispatch: {Reason}")]

@@ -9,6 +9,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
+using StackExchange.Redis;
 
 namespace FirstSip.Plugins.Internal.Dispatch;
 
@@ -20,6 +21,7 @@ namespace FirstSip.Plugins.Internal.Dispatch;
 internal sealed class RunDispatcher(
     IServiceScopeFactory scopeFactory,
     IStreamPublisher<PluginRequest> publisher,
+    IConnectionMultiplexer redis,
     DispatchSignal signal,
     TimeProvider timeProvider,
     IOptions<PluginRunStoreOptions> options,
@@ -69,6 +71,13 @@ internal sealed class RunDispatcher(
     /// <returns>How many runs were claimed, published, and put back after a failed publish.</returns>
     internal async Task<(int Claimed, int Published, int Failed)> DispatchOnceAsync(CancellationToken cancellationToken)
     {
+        if (!redis.IsConnected)
+        {
+            // Runs stay pending while Redis is unreachable; the multiplexer reconnects by itself.
+            logger.DispatchSkipped(publisher.StreamName);
+            return (0, 0, 0);
+        }
+
         var scope = scopeFactory.CreateAsyncScope();
         await using (scope.ConfigureAwait(false))
         {
