@@ -67,9 +67,10 @@ public sealed class PluginEventCodec : IStreamEntryCodec<PluginEvent>
         using (document)
         {
             var root = document!.RootElement;
-            var hasRunId = WireJson.TryGetRunId(root, out var runId, out var key);
+            var hasRunId = WireJson.TryGetRunId(root, out var runId);
             if (WireJson.CheckSchemaVersion(fields) is { } versionError)
             {
+                var key = hasRunId ? WireJson.Key(runId) : null;
                 return StreamDecodeResult<PluginEvent>.Poison(versionError, key);
             }
 
@@ -92,7 +93,7 @@ public sealed class PluginEventCodec : IStreamEntryCodec<PluginEvent>
                     kind = PluginEventKind.Heartbeat;
                     break;
                 default:
-                    return StreamDecodeResult<PluginEvent>.Poison("unknown kind " + (kindText ?? "(missing)"), key);
+                    return StreamDecodeResult<PluginEvent>.Poison("unknown kind " + (kindText ?? "(missing)"), WireJson.Key(runId));
             }
 
             var at = WireJson.GetInt64(root, "at");
@@ -107,7 +108,7 @@ public sealed class PluginEventCodec : IStreamEntryCodec<PluginEvent>
                 Attempt = attempt is >= 1 and <= int.MaxValue ? (int)attempt.Value : null,
                 Worker = WireJson.ParseString(WireJson.Find(fields, WireJson.Worker)) ?? WireJson.GetString(root, WireJson.Worker),
             };
-            return StreamDecodeResult<PluginEvent>.Success(e, key);
+            return StreamDecodeResult<PluginEvent>.Success(e, runId);
         }
     }
 }

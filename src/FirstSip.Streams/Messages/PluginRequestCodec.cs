@@ -86,9 +86,10 @@ public sealed class PluginRequestCodec : IStreamEntryCodec<PluginRequest>
         using (document)
         {
             var root = document!.RootElement;
-            var hasRunId = WireJson.TryGetRunId(root, out var runId, out var key);
+            var hasRunId = WireJson.TryGetRunId(root, out var runId);
             if (WireJson.CheckSchemaVersion(fields) is { } versionError)
             {
+                var key = hasRunId ? WireJson.Key(runId) : null;
                 return StreamDecodeResult<PluginRequest>.Poison(versionError, key);
             }
 
@@ -102,7 +103,7 @@ public sealed class PluginRequestCodec : IStreamEntryCodec<PluginRequest>
                 : null;
             if (string.IsNullOrEmpty(pluginName))
             {
-                return StreamDecodeResult<PluginRequest>.Poison("plugin_name is required", key);
+                return StreamDecodeResult<PluginRequest>.Poison("plugin_name is required", WireJson.Key(runId));
             }
 
             var settings = WireJson.EmptyObject;
@@ -110,7 +111,7 @@ public sealed class PluginRequestCodec : IStreamEntryCodec<PluginRequest>
             {
                 if (settingsElement.ValueKind != JsonValueKind.Object)
                 {
-                    return StreamDecodeResult<PluginRequest>.Poison("settings must be a JSON object", key);
+                    return StreamDecodeResult<PluginRequest>.Poison("settings must be a JSON object", WireJson.Key(runId));
                 }
 
                 settings = settingsElement.Clone();
@@ -141,7 +142,7 @@ public sealed class PluginRequestCodec : IStreamEntryCodec<PluginRequest>
                 TimeoutSeconds = timeout is >= 0 and <= int.MaxValue ? (int)timeout.Value : null,
                 Secrets = WireJson.ParseString(WireJson.Find(fields, WireJson.Secrets)),
             };
-            return StreamDecodeResult<PluginRequest>.Success(request, key);
+            return StreamDecodeResult<PluginRequest>.Success(request, runId);
         }
     }
 }

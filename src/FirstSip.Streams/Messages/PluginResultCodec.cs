@@ -68,9 +68,10 @@ public sealed class PluginResultCodec : IStreamEntryCodec<PluginResult>
         using (document)
         {
             var root = document!.RootElement;
-            var hasRunId = WireJson.TryGetRunId(root, out var runId, out var key);
+            var hasRunId = WireJson.TryGetRunId(root, out var runId);
             if (WireJson.CheckSchemaVersion(fields) is { } versionError)
             {
+                var key = hasRunId ? WireJson.Key(runId) : null;
                 return StreamDecodeResult<PluginResult>.Poison(versionError, key);
             }
 
@@ -79,19 +80,19 @@ public sealed class PluginResultCodec : IStreamEntryCodec<PluginResult>
                 return StreamDecodeResult<PluginResult>.Poison(WireJson.RunIdRequired);
             }
 
-            var statusText = WireJson.GetString(root, "status");
             PluginResultStatus status;
-            if (string.Equals(statusText, "completed", StringComparison.OrdinalIgnoreCase))
+            var hasStatus = root.TryGetProperty("status", out var statusElement) && statusElement.ValueKind == JsonValueKind.String;
+            if (hasStatus && statusElement.ValueEquals("completed"u8))
             {
                 status = PluginResultStatus.Completed;
             }
-            else if (string.Equals(statusText, "failed", StringComparison.OrdinalIgnoreCase))
+            else if (hasStatus && statusElement.ValueEquals("failed"u8))
             {
                 status = PluginResultStatus.Failed;
             }
             else
             {
-                return StreamDecodeResult<PluginResult>.Poison("unknown status " + (statusText ?? "(missing)"), key);
+                return StreamDecodeResult<PluginResult>.Poison("unknown status " + (WireJson.GetString(root, "status") ?? "(missing)"), WireJson.Key(runId));
             }
 
             var retryable = root.TryGetProperty("retryable", out var retryElement) && retryElement.ValueKind == JsonValueKind.True;
@@ -109,7 +110,7 @@ public sealed class PluginResultCodec : IStreamEntryCodec<PluginResult>
                 DurationMs = duration,
                 Worker = worker,
             };
-            return StreamDecodeResult<PluginResult>.Success(result, key);
+            return StreamDecodeResult<PluginResult>.Success(result, runId);
         }
     }
 }

@@ -7,11 +7,15 @@ namespace FirstSip.Streams;
 [System.Diagnostics.CodeAnalysis.SuppressMessage("Design", "CA1000:Do not declare static members on generic types", Justification = "Factory methods named like the outcomes read best at the call site: StreamDecodeResult<T>.Poison(reason).")]
 public readonly struct StreamDecodeResult<T>
 {
-    private StreamDecodeResult(T? message, string? poisonReason, string? key)
+    private readonly string? _key;
+    private readonly Guid? _runId;
+
+    private StreamDecodeResult(T? message, string? poisonReason, string? key, Guid? runId = null)
     {
         Message = message;
         PoisonReason = poisonReason;
-        Key = key;
+        _key = key;
+        _runId = runId;
     }
 
     /// <summary>Gets a value indicating whether the entry is poison (cannot be decoded).</summary>
@@ -25,7 +29,7 @@ public readonly struct StreamDecodeResult<T>
 
     /// <summary>Gets the entry's key when it was readable, for example the plugin run id text; otherwise <see langword="null"/>.</summary>
     /// <remarks>For plugin messages, the key lets a poison entry's run be failed with the reason.</remarks>
-    public string? Key { get; }
+    public string? Key => _key ?? _runId?.ToString("D");
 
     /// <summary>Creates a successful result.</summary>
     /// <param name="message">The decoded message.</param>
@@ -37,6 +41,9 @@ public readonly struct StreamDecodeResult<T>
     /// <param name="key">The message's key, for example the plugin run id text.</param>
     /// <returns>The result.</returns>
     public static StreamDecodeResult<T> Success(T message, string? key) => new(message, null, key);
+
+    /// <summary>A successful result whose key is a run id, formatted only when <see cref="Key"/> is read.</summary>
+    internal static StreamDecodeResult<T> Success(T message, Guid runId) => new(message, null, null, runId);
 
     /// <summary>Creates a poison result.</summary>
     /// <param name="reason">Why the entry cannot be processed; it becomes the dead-letter reason.</param>

@@ -11,6 +11,7 @@ internal sealed partial class StreamReaderService<TMessage, THandler>
     {
         var retryDelay = TimeSpan.FromMilliseconds(100);
         var recovering = false;
+        var backlog = true;
         RedisValue recoverCursor = "0";
         while (!stoppingToken.IsCancellationRequested)
         {
@@ -65,7 +66,10 @@ internal sealed partial class StreamReaderService<TMessage, THandler>
                 }
                 else
                 {
-                    entries = await ReadNewAsync(reserved, stoppingToken).ConfigureAwait(false);
+                    entries = await ReadNewAsync(reserved, backlog, stoppingToken).ConfigureAwait(false);
+
+                    // A full read means more is probably waiting: read again without blocking.
+                    backlog = entries.Length == reserved;
                 }
 
                 retryDelay = TimeSpan.FromMilliseconds(100);
@@ -123,11 +127,19 @@ internal sealed partial class StreamReaderService<TMessage, THandler>
         }
     }
 
-    private async Task<StreamEntry[]> ReadNewAsync(int count, CancellationToken stoppingToken)
+    /// <summary>
+    /// Reads new entries. While there is a backlog (or in polling mode) the typed, non-blocking XREADGROUP on the
+    /// shared connection is used; when it comes back short, the next read blocks on the dedicated connection.
+    /// </summary>
+    private async Task<StreamEntry[]> ReadNewAsync(int count, bool backlog, CancellationToken stoppingToken)
     {
-        if (_options.ReadMode == StreamReadMode.Polling)
+        if (_options.ReadMode == StreamReadMode.Polling || backlog)
         {
-            return await Database.StreamReadGroupAsync(_key, _group, ConsumerName, StreamPosition.NewMessages, count).ConfigureAwait(false);
+            var entries = await Database.StreamReadGroupAsync(_key, _group, ConsumerName, StreamPosition.NewMessages, count).ConfigureAwait(false);
+            if (entries.Length > 0 || _options.ReadMode == StreamReadMode.Polling)
+            {
+                return entries;
+            }
         }
 
         var connection = _blockingConnection;

@@ -102,16 +102,17 @@ internal static class WireJson
         return null;
     }
 
+    /// <summary>The key of a plugin message: its run id as lowercase UUID text.</summary>
+    public static string Key(Guid runId) => runId.ToString("D");
+
     /// <summary>Reads <c>plugin_run_id</c> as a UUID.</summary>
-    public static bool TryGetRunId(JsonElement root, out Guid runId, out string? key)
+    public static bool TryGetRunId(JsonElement root, out Guid runId)
     {
         runId = default;
-        key = null;
         if (root.TryGetProperty("plugin_run_id", out var value)
             && value.ValueKind == JsonValueKind.String
-            && Guid.TryParse(value.GetString(), out runId))
+            && (value.TryGetGuid(out runId) || Guid.TryParse(value.GetString(), out runId)))
         {
-            key = runId.ToString("D");
             return true;
         }
 
@@ -169,7 +170,7 @@ internal static class WireJson
             return null;
         }
 
-        return long.TryParse((string?)value, NumberStyles.Integer, CultureInfo.InvariantCulture, out var number) ? number : null;
+        return value.TryParse(out long number) ? number : null;
     }
 
     public static string? ParseString(RedisValue value) => value.IsNull ? null : (string?)value;
