@@ -60,16 +60,31 @@ internal static class WireJson
     /// <summary>Serializes a JSON payload written by <paramref name="write"/> into UTF-8 bytes.</summary>
     public static byte[] WritePayload<TState>(TState state, Action<Utf8JsonWriter, TState> write)
     {
-        var buffer = new ArrayBufferWriter<byte>(256);
-        using (var writer = new Utf8JsonWriter(buffer, WriterOptions))
+        // One buffer and writer per thread, reset for each payload: only the result array is allocated.
+        var buffer = t_buffer ??= new ArrayBufferWriter<byte>(1024);
+        buffer.ResetWrittenCount();
+        var writer = t_writer ??= new Utf8JsonWriter(buffer, WriterOptions);
+        writer.Reset(buffer);
+        writer.WriteStartObject();
+        write(writer, state);
+        writer.WriteEndObject();
+        writer.Flush();
+        var payload = buffer.WrittenSpan.ToArray();
+        if (buffer.Capacity > 64 * 1024)
         {
-            writer.WriteStartObject();
-            write(writer, state);
-            writer.WriteEndObject();
+            // Do not keep a huge buffer alive on the thread after an unusually large payload.
+            t_buffer = null;
+            t_writer = null;
         }
 
-        return buffer.WrittenSpan.ToArray();
+        return payload;
     }
+
+    [ThreadStatic]
+    private static ArrayBufferWriter<byte>? t_buffer;
+
+    [ThreadStatic]
+    private static Utf8JsonWriter? t_writer;
 
     /// <summary>
     /// Parses the payload field into a JSON object, or returns the poison reason.
