@@ -132,12 +132,12 @@ internal sealed class PluginRunner(
             runs = runs.Where(StatusIn(statuses));
         }
 
-        if (query.CreatedFrom is { } from)
+        if (query.CreatedFrom?.ToUniversalTime() is { } from)
         {
             runs = runs.Where(r => r.CreatedAt >= from);
         }
 
-        if (query.CreatedBefore is { } before)
+        if (query.CreatedBefore?.ToUniversalTime() is { } before)
         {
             runs = runs.Where(r => r.CreatedAt < before);
         }
