@@ -290,6 +290,35 @@ public sealed class StreamReaderTests(RedisServer redis)
     }
 
     [Fact]
+    public async Task Reader_EntryArrivingDuringStop_IsHandledNotStranded()
+    {
+        var streams = new TestStreams();
+        var probe = new Probe<PluginResult>();
+        using var host = TestHosts.ResultReader(redis, streams, probe, o =>
+        {
+            o.BlockTime = TimeSpan.FromSeconds(3);
+            o.StalledAfter = TimeSpan.FromSeconds(10);
+        });
+        await host.StartAsync();
+        var publisher = host.Services.GetRequiredService<IStreamPublisher<PluginResult>>();
+        await publisher.PublishAsync(Results.Completed());
+        await Eventually.WaitAsync(() => probe.Handled.Count == 1, "first handled");
+
+        // The reader now waits in a blocking read; stop, and publish while that read is still out.
+        var stopping = host.StopAsync();
+        var id = await publisher.PublishAsync(Results.Completed());
+        await stopping;
+
+        // Whatever the last read delivered was handled during the grace period, not left pending for a reclaim.
+        Assert.Equal(0, (await redis.Database.StreamPendingAsync(streams.Results, AppGroup)).PendingMessageCount);
+        var groups = await redis.Database.StreamGroupInfoAsync(streams.Results);
+        if (groups.Single().LastDeliveredId == id)
+        {
+            Assert.Contains(probe.Handled, m => m.Id == id);
+        }
+    }
+
+    [Fact]
     public async Task Reader_StopAfterGracePeriod_CancelsHandlersAndLeavesEntriesPending()
     {
         var streams = new TestStreams();

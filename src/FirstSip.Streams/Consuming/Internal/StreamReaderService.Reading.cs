@@ -66,7 +66,7 @@ internal sealed partial class StreamReaderService<TMessage, THandler>
                 }
                 else
                 {
-                    entries = await ReadNewAsync(reserved, backlog, stoppingToken).ConfigureAwait(false);
+                    entries = await ReadNewAsync(reserved, backlog).ConfigureAwait(false);
 
                     // A full read means more is probably waiting: read again without blocking.
                     backlog = entries.Length == reserved;
@@ -131,7 +131,7 @@ internal sealed partial class StreamReaderService<TMessage, THandler>
     /// Reads new entries. While there is a backlog (or in polling mode) the typed, non-blocking XREADGROUP on the
     /// shared connection is used; when it comes back short, the next read blocks on the dedicated connection.
     /// </summary>
-    private async Task<StreamEntry[]> ReadNewAsync(int count, bool backlog, CancellationToken stoppingToken)
+    private async Task<StreamEntry[]> ReadNewAsync(int count, bool backlog)
     {
         if (_options.ReadMode == StreamReadMode.Polling || backlog)
         {
@@ -150,9 +150,10 @@ internal sealed partial class StreamReaderService<TMessage, THandler>
         }
 
         var blockMs = (long)Math.Max(1, Math.Min(_options.BlockTime.TotalMilliseconds, connection.TimeoutMilliseconds / 2));
+        // Not abandoned on stop: the read returns within the block time, and what it delivered is handled during the
+        // shutdown grace period instead of waiting, pending, for another consumer's claim timeout.
         var reply = await connection.GetDatabase()
             .ExecuteAsync("XREADGROUP", ["GROUP", _group, ConsumerName, "COUNT", count, "BLOCK", blockMs, "STREAMS", _key, ">"])
-            .WaitAsync(stoppingToken)
             .ConfigureAwait(false);
         return ReadReplyParser.Parse(reply);
     }
