@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import email.utils
 import html
+import http.client
 import os
 import re
 import urllib.error
@@ -43,7 +44,7 @@ def _read_feed(source: str, plugin_dir: str, limit: int, timeout: float) -> byte
                 data = response.read(limit + 1)
         except FeedError:
             raise
-        except (urllib.error.URLError, OSError, ValueError) as error:
+        except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError) as error:
             reason = getattr(error, "reason", None) or error
             raise FeedError(f"feed {source} is unreachable: {reason}") from None
     elif "://" in source:

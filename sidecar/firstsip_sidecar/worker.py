@@ -97,6 +97,7 @@ class Worker:
         self.client: Optional["aioredis.Redis"] = None
         self._blocking: Optional["aioredis.Redis"] = None
         self._handlers: Set[asyncio.Task] = set()
+        self._entries: Set[str] = set()
         self._executions: Dict[str, Execution] = {}
         self._loops: Set[asyncio.Task] = set()
         self._slot_freed = asyncio.Event()
@@ -273,9 +274,11 @@ class Worker:
                 cursor, entries = reply[0], reply[1]
                 self._claim_cursor = _text(cursor)
                 for entry_id, fields in entries:
-                    if fields is None:
-                        continue
                     entry = _text(entry_id)
+                    if fields is None or entry in self._entries:
+                        # Deleted while pending, or an entry this process is handling right now
+                        # (its renewal came late): nothing to start.
+                        continue
                     pending = await self.client.xpending_range(
                         stream, self.settings.worker_group, min=entry, max=entry, count=1
                     )
@@ -331,9 +334,11 @@ class Worker:
     def _spawn(self, entry_id: str, fields: Dict, deliveries: int) -> None:
         task = asyncio.ensure_future(self._handle(entry_id, fields, deliveries))
         self._handlers.add(task)
+        self._entries.add(entry_id)
 
         def finished(done: asyncio.Task) -> None:
             self._handlers.discard(done)
+            self._entries.discard(entry_id)
             self._slot_freed.set()
             if not done.cancelled() and done.exception() is not None:
                 logger.error("handling %s failed; it stays pending: %r", entry_id, done.exception())

@@ -204,7 +204,7 @@ class Sidecar:
         return self.env["SIDECAR_CONSUMER_NAME"]
 
     def get(self, path: str) -> httpx.Response:
-        return httpx.get(self.url + path, timeout=5)
+        return httpx.get(self.url + path, timeout=30)
 
     def get_or_none(self, path: str) -> Optional[int]:
         """The status code of a GET, or ``None`` while the server does not answer."""

@@ -159,3 +159,28 @@ def test_unreachable_feed_fails_naming_it():
     with pytest.raises(PluginFailure) as caught:
         run(feeds=[url], fetch_timeout_seconds=2)
     assert str(caught.value).startswith(f"feed {url} is unreachable")
+
+
+def test_a_server_that_does_not_speak_http_fails_naming_the_feed():
+    import socket
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+
+    def answer():
+        connection, _ = listener.accept()
+        connection.recv(4096)
+        connection.sendall(b"-ERR this is not HTTP\r\n")
+        connection.close()
+
+    thread = threading.Thread(target=answer, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{listener.getsockname()[1]}/feed.rss"
+    try:
+        with pytest.raises(PluginFailure) as caught:
+            run(feeds=[url], fetch_timeout_seconds=10)
+        assert str(caught.value).startswith(f"feed {url} is unreachable")
+    finally:
+        thread.join(timeout=10)
+        listener.close()

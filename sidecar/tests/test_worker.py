@@ -235,7 +235,7 @@ def test_a_dropped_read_connection_is_survived(shared):
 def test_timeouts_kill_the_plugin_and_its_children(r, names, sidecar_factory, tmp_path):
     plugins = tmp_path / "plugins"
     plugins.mkdir()
-    for name, timeout in (("sleepy", "3"), ("sleepy-default", None)):
+    for name, timeout in (("sleepy", "5"), ("sleepy-default", None)):
         folder = plugins / name
         shutil.copytree(os.path.join(TEST_PLUGINS, "sleepy"), folder)
         manifest = (folder / "plugin.yaml").read_text().replace("name: sleepy", f"name: {name}")
@@ -244,18 +244,18 @@ def test_timeouts_kill_the_plugin_and_its_children(r, names, sidecar_factory, tm
     broken = plugins / "broken"
     shutil.copytree(os.path.join(TEST_PLUGINS, "echo"), broken)
     (broken / "plugin.yaml").write_text((broken / "plugin.yaml").read_text().replace("name: echo", "name: broken") + "colour: red\n")
-    sidecar = sidecar_factory(plugin_dir=str(plugins), CREW_TIMEOUT_SECONDS="4.5", SIDECAR_CONCURRENCY="3")
+    sidecar = sidecar_factory(plugin_dir=str(plugins), CREW_TIMEOUT_SECONDS="6.5", SIDECAR_CONCURRENCY="3")
     invalid = publish(r, names, "broken", {})
     assert wait_result(r, names, invalid)["error"] == "plugin broken is invalid: unknown keys in plugin.yaml: colour"
 
     busy = publish(r, names, "sleepy", {"mode": "busy", "seconds": 120, "pid_file": str(tmp_path / "busy.pid")})
     default = publish(r, names, "sleepy-default", {"seconds": 120, "pid_file": str(tmp_path / "default.pid")})
-    override = publish(r, names, "sleepy", {"seconds": 5}, timeout_seconds=60)
+    override = publish(r, names, "sleepy", {"seconds": 7}, timeout_seconds=60)
 
     busy_pids = read_pids(str(tmp_path / "busy.pid"))
     default_pids = read_pids(str(tmp_path / "default.pid"))
-    assert wait_result(r, names, busy)["error"] == "timed out after 3 s"
-    assert wait_result(r, names, default)["error"] == "timed out after 4.5 s"
+    assert wait_result(r, names, busy)["error"] == "timed out after 5 s"
+    assert wait_result(r, names, default)["error"] == "timed out after 6.5 s"
     assert_all_dead(busy_pids + default_pids)
     assert wait_result(r, names, override)["status"] == "completed"
     metrics = sidecar.get("/metrics").text
@@ -329,12 +329,12 @@ def test_no_more_than_the_concurrency_runs_at_once(r, names, sidecar_factory, tm
 
 
 def test_a_long_run_keeps_its_entry_while_it_runs(r, names, sidecar_factory, tmp_path):
-    """Renewal: with a 1 s claim timeout, a 4 s run is neither reclaimed nor run twice."""
+    """Renewal: with a 3 s claim timeout, an 8 s run is neither taken over nor run twice."""
     count_file = tmp_path / "count.txt"
-    options = {"SIDECAR_CLAIM_TIMEOUT_SECONDS": "1", "SIDECAR_CONCURRENCY": "1"}
+    options = {"SIDECAR_CLAIM_TIMEOUT_SECONDS": "3", "SIDECAR_CONCURRENCY": "1"}
     first = sidecar_factory(**options)
     second = sidecar_factory(**options)
-    run_id = publish(r, names, "echo", {"sleep": 4, "count_file": str(count_file)})
+    run_id = publish(r, names, "echo", {"sleep": 8, "count_file": str(count_file)})
     result = wait_result(r, names, run_id)
     assert result["status"] == "completed"
     assert count_file.read_text().splitlines() == [f"{run_id} 1"]
