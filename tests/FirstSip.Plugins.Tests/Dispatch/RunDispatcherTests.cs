@@ -122,6 +122,11 @@ public sealed class RunDispatcherTests(ServersFixture servers) : IDisposable
         };
         ActivitySource.AddActivityListener(listener);
         await using var host = await TestHost.CreateAsync(servers, _plugins, new TestHostOptions { Db = db });
+        var metrics = host.Services.GetRequiredService<PluginRunsMetrics>();
+        using var started = new MetricCollector<long>(metrics.Started);
+        using var completed = new MetricCollector<long>(metrics.Completed);
+        using var duration = new MetricCollector<double>(metrics.Duration);
+        using var queueWait = new MetricCollector<double>(metrics.QueueWait);
 
         var run = await host.StartRunAsync();
         var (_, request, fields) = Assert.Single(await host.ReadRequestsAsync(1));
@@ -161,6 +166,15 @@ public sealed class RunDispatcherTests(ServersFixture servers) : IDisposable
         Assert.Contains(spans, a => a.DisplayName == "echo start" && a.TraceId == traceId);
         Assert.Contains(spans, a => a.DisplayName == "echo dispatch" && a.TraceId == traceId);
         Assert.Contains(spans, a => a.DisplayName == "plugin run result" && a.TraceId == traceId);
+
+        Assert.Equal(1, started.GetMeasurementSnapshot().EvaluateAsCounter());
+        Assert.Equal("echo", started.LastMeasurement!.Tags[PluginRunsMetrics.PluginNameTag]);
+        Assert.Equal(1, completed.GetMeasurementSnapshot().EvaluateAsCounter());
+        Assert.True(Assert.Single(duration.GetMeasurementSnapshot()).Value >= 0);
+        Assert.Single(queueWait.GetMeasurementSnapshot());
+        var logs = host.Logs.GetSnapshot();
+        Assert.Contains(logs, r => r.Id.Name == "RunStarted" && r.Level == Microsoft.Extensions.Logging.LogLevel.Information && r.Message.Contains(run.RunId.ToString()));
+        Assert.Contains(logs, r => r.Id.Name == "ResultApplied" && r.Message.Contains("completed"));
     }
 
     [Theory]
@@ -170,6 +184,7 @@ public sealed class RunDispatcherTests(ServersFixture servers) : IDisposable
     {
         await using var host = await TestHost.CreateAsync(servers, _plugins, new TestHostOptions { Db = db });
         using var duplicates = new MetricCollector<long>(host.Services.GetRequiredService<PluginRunsMetrics>().DuplicateResults);
+        using var cancelledCount = new MetricCollector<long>(host.Services.GetRequiredService<PluginRunsMetrics>().Cancelled);
         var run = await host.StartRunAsync();
         Assert.Single(await host.ReadRequestsAsync(1));
         await host.PublishEventAsync(new PluginEvent { PluginRunId = run.RunId, Kind = PluginEventKind.Started, At = DateTimeOffset.UtcNow });
@@ -186,5 +201,6 @@ public sealed class RunDispatcherTests(ServersFixture servers) : IDisposable
         var cancelled = await host.GetRequiredAsync(run.RunId);
         Assert.Equal(PluginRunStatus.Cancelled, cancelled.Status);
         Assert.Equal("no longer needed", cancelled.Error);
+        Assert.Equal(1, cancelledCount.GetMeasurementSnapshot().EvaluateAsCounter());
     }
 }

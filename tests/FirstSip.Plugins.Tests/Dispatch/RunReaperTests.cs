@@ -1,4 +1,7 @@
+using FirstSip.Plugins.Internal;
 using FirstSip.Plugins.Internal.Runs;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Diagnostics.Metrics.Testing;
 using FirstSip.Plugins.Tests.Infrastructure;
 using FirstSip.Streams;
 using Microsoft.Extensions.Time.Testing;
@@ -30,6 +33,7 @@ public sealed class RunReaperTests(ServersFixture servers) : IDisposable
     {
         var time = Clock();
         await using var host = await HostAsync(db, time, TimeSpan.FromMinutes(10));
+        using var timedOutCount = new MetricCollector<long>(host.Services.GetRequiredService<PluginRunsMetrics>().TimedOut);
         var run = await host.StartRunAsync();
         await host.Dispatcher.DispatchOnceAsync(CancellationToken.None);
         await host.HandleEventAsync(new PluginEvent { PluginRunId = run.RunId, Kind = PluginEventKind.Started, Attempt = 1 });
@@ -48,6 +52,8 @@ public sealed class RunReaperTests(ServersFixture servers) : IDisposable
         Assert.Contains("timed out", timedOut.Error);
         Assert.Contains("90 s", timedOut.Error);
         Assert.Equal(time.GetUtcNow(), timedOut.CompletedAt);
+        Assert.Equal(1, timedOutCount.GetMeasurementSnapshot().EvaluateAsCounter());
+        Assert.Contains(host.Logs.GetSnapshot(), r => r.Id.Id == Log.RunTimedOutId && r.Level == Microsoft.Extensions.Logging.LogLevel.Warning);
         var cancelKey = $"{host.Prefix}run:{run.RunId:D}:cancel";
         Assert.Equal(timedOut.Error, (string?)await host.Redis.Connection.GetDatabase().StringGetAsync(cancelKey));
 

@@ -68,6 +68,7 @@ public sealed class RunResultTests(ServersFixture servers) : IDisposable
         var fields = vector.GetProperty("fields").EnumerateObject().Select(p => new NameValueEntry(p.Name, p.Value.GetString())).ToArray();
         await using var host = await HostAsync(db);
         using var orphans = new MetricCollector<long>(host.Services.GetRequiredService<PluginRunsMetrics>().OrphanResults);
+        using var failedCount = new MetricCollector<long>(host.Services.GetRequiredService<PluginRunsMetrics>().Failed);
         var runId = Guid.Parse("3f2b8c1e-9a4d-4c6b-8f0e-2d7a1b5c9e40");
         await host.InsertRunAsync(DispatchedRun(runId, DateTimeOffset.UtcNow, PluginRunStatus.Running));
 
@@ -108,6 +109,7 @@ public sealed class RunResultTests(ServersFixture servers) : IDisposable
             Assert.Equal(ResultOutcome.Orphan, outcome);
             Assert.Equal(PluginRunStatus.Running, run.Status);
             Assert.Equal(1, orphans.GetMeasurementSnapshot().EvaluateAsCounter());
+            Assert.Contains(host.Logs.GetSnapshot(), r => r.Id.Name == "ResultOrphan" && r.Level == Microsoft.Extensions.Logging.LogLevel.Warning);
             return;
         }
 
@@ -128,6 +130,7 @@ public sealed class RunResultTests(ServersFixture servers) : IDisposable
         {
             Assert.Null(run.Output);
             Assert.False(string.IsNullOrEmpty(run.Error));
+            Assert.Equal(1, failedCount.GetMeasurementSnapshot().EvaluateAsCounter());
         }
 
         Assert.Equal(ResultOutcome.Duplicate, await host.ApplyAsync(decoded.Message!));
