@@ -88,7 +88,9 @@ internal sealed partial class StreamReaderService<TMessage, THandler>
                 RequestRecovery();
                 continue;
             }
-            catch (Exception ex) when (ex is RedisException or TimeoutException or ObjectDisposedException)
+#pragma warning disable CA1031 // The read loop is a process edge: any failure is logged and the read retried.
+            catch (Exception ex)
+#pragma warning restore CA1031
             {
                 _slots.Release(reserved);
                 _state.LastError = ex.Message;

@@ -14,7 +14,9 @@ internal sealed partial class StreamReaderService<TMessage, THandler>
             {
                 await ClaimIdleAsync(cancellationToken).ConfigureAwait(false);
             }
-            catch (Exception ex) when (ex is RedisException or TimeoutException)
+#pragma warning disable CA1031 // Upkeep loops log and keep going.
+            catch (Exception ex) when (ex is not OperationCanceledException)
+#pragma warning restore CA1031
             {
                 _logger.UpkeepFailed(ex, "claim", StreamName);
             }
@@ -23,7 +25,9 @@ internal sealed partial class StreamReaderService<TMessage, THandler>
             {
                 await UpdateLagAsync().ConfigureAwait(false);
             }
-            catch (Exception ex) when (ex is RedisException or TimeoutException)
+#pragma warning disable CA1031 // Upkeep loops log and keep going.
+            catch (Exception ex) when (ex is not OperationCanceledException)
+#pragma warning restore CA1031
             {
                 _logger.UpkeepFailed(ex, "lag", StreamName);
             }
@@ -46,7 +50,9 @@ internal sealed partial class StreamReaderService<TMessage, THandler>
                 // XCLAIM to ourselves with JUSTID resets the idle time without counting a delivery.
                 await Database.StreamClaimIdsOnlyAsync(_key, _group, ConsumerName, 0, ids).ConfigureAwait(false);
             }
-            catch (Exception ex) when (ex is RedisException or TimeoutException)
+#pragma warning disable CA1031 // Upkeep loops log and keep going.
+            catch (Exception ex) when (ex is not OperationCanceledException)
+#pragma warning restore CA1031
             {
                 _logger.RenewFailed(ex, ids.Length, StreamName);
             }
