@@ -574,10 +574,8 @@ class Worker:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 2.0)
         self._count(outcome)
-        logger.info(
-            "run %s: %s%s", request.run_id, outcome.kind,
-            f" ({outcome.error})" if outcome.status == "failed" else "",
-        )
+        detail = f" ({outcome.error})" if outcome.status == "failed" and outcome.error != outcome.kind else ""
+        logger.info("run %s: %s%s", request.run_id, outcome.kind, detail)
 
     def _count(self, outcome: ExecutionOutcome) -> None:
         if outcome.status == "completed":
