@@ -203,4 +203,48 @@ public sealed class RunDispatcherTests(ServersFixture servers) : IDisposable
         Assert.Equal("no longer needed", cancelled.Error);
         Assert.Equal(1, cancelledCount.GetMeasurementSnapshot().EvaluateAsCounter());
     }
+
+    [Theory]
+    [InlineData(Db.Sqlite)]
+    [InlineData(Db.Postgres)]
+    public async Task Restart_ResumesDispatchingRunsLeftPending(Db db)
+    {
+        var first = await TestHost.CreateAsync(servers, _plugins, new TestHostOptions { Db = db, Start = false });
+        first.KeepDatabase = true;
+        var runs = new List<PluginRun>();
+        for (var i = 0; i < 3; i++)
+        {
+            runs.Add(await first.StartRunAsync());
+        }
+
+        await first.DisposeAsync();
+        await using var restarted = await TestHost.CreateAsync(servers, _plugins, new TestHostOptions { Db = db, SameStoreAs = first });
+
+        var requests = await restarted.ReadRequestsAsync(3);
+        Assert.Equal(runs.Select(r => r.RunId).Order(), requests.Select(r => r.Request.PluginRunId).Order());
+        foreach (var run in runs)
+        {
+            await Eventually.UntilAsync(async () => (await restarted.GetRequiredAsync(run.RunId)).Status == PluginRunStatus.Dispatched,
+                TimeSpan.FromSeconds(30), "the run marked dispatched");
+        }
+    }
+
+    [Theory]
+    [InlineData(Db.Sqlite)]
+    [InlineData(Db.Postgres)]
+    public async Task PoisonResult_DeadLetteredByTheReader_FailsItsRunWithTheReason(Db db)
+    {
+        await using var host = await TestHost.CreateAsync(servers, _plugins, new TestHostOptions { Db = db });
+        var run = await host.StartRunAsync();
+        Assert.Single(await host.ReadRequestsAsync(1));
+
+        var payload = $$"""{"plugin_run_id":"{{run.RunId:D}}","status":"weird","output":null,"error":null}""";
+        await host.Redis.Connection.GetDatabase().StreamAddAsync(host.ResultsStream, [new NameValueEntry("payload", payload), new NameValueEntry("schema_version", "v1")]);
+
+        await Eventually.UntilAsync(async () => (await host.GetRequiredAsync(run.RunId)).Status == PluginRunStatus.Failed,
+            TimeSpan.FromSeconds(60), "the run failed by the dead-lettered result");
+        Assert.Contains("unknown status weird", (await host.GetRequiredAsync(run.RunId)).Error);
+        await Eventually.UntilAsync(async () => (await host.RangeAsync(host.ResultsStream + ":dead")).Length == 1,
+            TimeSpan.FromSeconds(30), "the dead-letter entry");
+    }
 }

@@ -13,7 +13,7 @@ using StackExchange.Redis;
 
 namespace FirstSip.Plugins.Tests.Infrastructure;
 
-public sealed class TestHostOptions
+internal sealed class TestHostOptions
 {
     public Db Db { get; set; }
 
@@ -33,6 +33,9 @@ public sealed class TestHostOptions
     public Action<IPluginRunStoreBuilder>? Builder { get; set; }
 
     public Action<IServiceCollection>? Services { get; set; }
+
+    /// <summary>Reuse a database (and stream names) of an earlier host, as an application restart would.</summary>
+    public TestHost? SameStoreAs { get; set; }
 }
 
 /// <summary>A real host with the run store on a fresh database (SQLite file or PostgreSQL database) and isolated stream names.</summary>
@@ -74,10 +77,15 @@ internal sealed class TestHost : IAsyncDisposable
     public static async Task<TestHost> CreateAsync(ServersFixture servers, TestPlugins plugins, TestHostOptions options)
     {
         var redis = options.Redis ?? servers.Redis;
-        var prefix = RedisServer.NewPrefix();
+        var prefix = options.SameStoreAs?.Prefix ?? RedisServer.NewPrefix();
         string? sqliteFile = null;
         string connectionString;
-        if (options.Db == Db.Sqlite)
+        if (options.SameStoreAs is { } earlier)
+        {
+            connectionString = earlier.ConnectionString;
+            sqliteFile = earlier.SqliteFile;
+        }
+        else if (options.Db == Db.Sqlite)
         {
             var folder = Path.Combine(Path.GetTempPath(), "firstsip-plugins-tests");
             Directory.CreateDirectory(folder);
@@ -265,6 +273,8 @@ internal sealed class TestHost : IAsyncDisposable
 
     public Task PublishEventAsync(PluginEvent evt) => Services.GetRequiredService<IStreamPublisher<PluginEvent>>().PublishAsync(evt);
 
+    public bool KeepDatabase { get; set; }
+
     public async ValueTask DisposeAsync()
     {
         try
@@ -274,7 +284,7 @@ internal sealed class TestHost : IAsyncDisposable
         finally
         {
             _host.Dispose();
-            if (SqliteFile is not null)
+            if (SqliteFile is not null && !KeepDatabase)
             {
                 Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
                 foreach (var file in new[] { SqliteFile, SqliteFile + "-wal", SqliteFile + "-shm" })
