@@ -1,0 +1,242 @@
+using System.CommandLine;
+using System.Text.Json.Nodes;
+using FirstSip.Plugins;
+using FirstSip.Samples.Briefings;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Spectre.Console;
+
+namespace FirstSip.Samples.ConsoleHost;
+
+/// <summary>The console host's commands.</summary>
+internal static class Commands
+{
+    private const int ExitCompleted = 0;
+    private const int ExitNotCompleted = 1;
+    private const int ExitRefused = 2;
+    private const int ExitInterrupted = 130;
+
+    private static readonly Option<bool> JsonOption = new("--json") { Description = "Print JSON instead of tables." };
+
+    public static Command Plugins()
+    {
+        var command = new Command("plugins", "List the plugin catalog, with each plugin's settings and defaults.") { JsonOption };
+        command.SetAction(async (parse, cancellationToken) =>
+        {
+            using var host = ConsoleApp.Build(parse);
+            var catalog = host.Services.GetRequiredService<IPluginCatalog>();
+            if (parse.GetValue(JsonOption))
+            {
+                Output.Json(catalog.GetPlugins().Select(PluginRecord.From));
+            }
+            else
+            {
+                Output.Catalog(catalog.GetPlugins());
+            }
+
+            await Task.CompletedTask.ConfigureAwait(false);
+            return ExitCompleted;
+        });
+        return command;
+    }
+
+    public static Command Run()
+    {
+        var plugin = new Argument<string>("plugin") { Description = "The plugin to run, as listed by `plugins`." };
+        var set = new Option<string[]>("--set")
+        {
+            Description = "A setting as key=value (repeatable). Lists: topics=a,b or JSON. Values are checked against the plugin's schema.",
+            AllowMultipleArgumentsPerToken = false,
+        };
+        var user = new Option<string>("--user") { Description = "The user the run is for.", DefaultValueFactory = _ => "1" };
+        var wait = new Option<bool>("--wait") { Description = "Show live progress and end with the result (exit code 0 only when the run completed)." };
+        var timeout = new Option<int?>("--timeout") { Description = "Execution timeout in seconds (default: the plugin's)." };
+        var command = new Command("run", "Start a plugin run.") { plugin, set, user, wait, timeout, JsonOption };
+        command.SetAction(async (parse, cancellationToken) =>
+        {
+            using var host = ConsoleApp.Build(parse);
+            await host.Services.EnsureSampleDatabaseAsync(cancellationToken).ConfigureAwait(false);
+            var catalog = host.Services.GetRequiredService<IPluginCatalog>();
+            var pluginName = parse.GetValue(plugin)!;
+            var json = parse.GetValue(JsonOption);
+
+            JsonObject settings;
+            try
+            {
+                settings = SettingsParser.Parse(parse.GetValue(set) ?? [], catalog.GetPlugin(pluginName));
+            }
+            catch (FormatException e)
+            {
+                Output.Error(e.Message);
+                return ExitRefused;
+            }
+
+            await host.StartAsync(cancellationToken).ConfigureAwait(false);
+            try
+            {
+                await using var scope = host.Services.CreateAsyncScope();
+                var runner = scope.ServiceProvider.GetRequiredService<IPluginRunner>();
+                PluginRun run;
+                try
+                {
+                    var seconds = parse.GetValue(timeout);
+                    run = await runner.StartAsync(
+                        new StartPluginRunRequest
+                        {
+                            PluginName = pluginName,
+                            UserId = parse.GetValue(user)!,
+                            Settings = settings,
+                            Timeout = seconds is { } s ? TimeSpan.FromSeconds(s) : null,
+                        },
+                        cancellationToken).ConfigureAwait(false);
+                }
+                catch (UnknownPluginException e)
+                {
+                    Output.Error($"{e.Message}. Known plugins: {string.Join(", ", catalog.GetPlugins().Select(p => p.Name))}.");
+                    return ExitRefused;
+                }
+                catch (InvalidPluginSettingsException e)
+                {
+                    Output.SettingsErrors(e);
+                    return ExitRefused;
+                }
+
+                if (!parse.GetValue(wait))
+                {
+                    run = await RunWatcher.WaitUntilDispatchedAsync(runner, run, cancellationToken).ConfigureAwait(false);
+                    Output.Started(run, json);
+                    return ExitCompleted;
+                }
+
+                try
+                {
+                    run = await RunWatcher.FollowAsync(runner, run, showProgress: !json, cancellationToken).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+                {
+                    Output.Interrupted(run);
+                    return ExitInterrupted;
+                }
+
+                Briefing? briefing = null;
+                if (run.Status == PluginRunStatus.Completed)
+                {
+                    briefing = await scope.ServiceProvider.FindBriefingAsync(run.RunId, CancellationToken.None).ConfigureAwait(false);
+                }
+
+                Output.Finished(run, briefing, json);
+                return run.Status == PluginRunStatus.Completed ? ExitCompleted : ExitNotCompleted;
+            }
+            finally
+            {
+                await host.StopAsync(CancellationToken.None).ConfigureAwait(false);
+            }
+        });
+        return command;
+    }
+
+    public static Command Runs()
+    {
+        var status = new Option<string?>("--status") { Description = "Only runs in this status (pending, dispatched, running, completed, failed, timed_out, cancelled)." };
+        var plugin = new Option<string?>("--plugin") { Description = "Only runs of this plugin." };
+        var limit = new Option<int>("--limit") { Description = "At most this many runs, newest first.", DefaultValueFactory = _ => 20 };
+        var command = new Command("runs", "List runs, newest first.") { status, plugin, limit, JsonOption };
+        command.SetAction(async (parse, cancellationToken) =>
+        {
+            PluginRunStatus? statusFilter = null;
+            if (parse.GetValue(status) is { } statusText)
+            {
+                try
+                {
+                    statusFilter = PluginRunStatusExtensions.ParseWireString(statusText);
+                }
+                catch (FormatException e)
+                {
+                    Output.Error($"{e.Message}; use one of: {string.Join(", ", Enum.GetValues<PluginRunStatus>().Select(v => v.ToWireString()))}");
+                    return ExitRefused;
+                }
+            }
+
+            using var host = ConsoleApp.Build(parse);
+            await host.Services.EnsureSampleDatabaseAsync(cancellationToken).ConfigureAwait(false);
+            await using var scope = host.Services.CreateAsyncScope();
+            var runner = scope.ServiceProvider.GetRequiredService<IPluginRunner>();
+            var page = await runner.ListAsync(
+                new PluginRunQuery { Statuses = statusFilter is { } one ? [one] : null, PluginName = parse.GetValue(plugin), Take = parse.GetValue(limit) },
+                cancellationToken).ConfigureAwait(false);
+            if (parse.GetValue(JsonOption))
+            {
+                Output.Json(page.Items.Select(RunRecord.From));
+            }
+            else
+            {
+                Output.RunsTable(page.Items, page.TotalCount);
+            }
+
+            return ExitCompleted;
+        });
+        return command;
+    }
+
+    public static Command Show()
+    {
+        var id = new Argument<Guid>("run-id") { Description = "The run's id." };
+        var command = new Command("show", "Show one run, with its briefing when it has one.") { id, JsonOption };
+        command.SetAction(async (parse, cancellationToken) =>
+        {
+            using var host = ConsoleApp.Build(parse);
+            await host.Services.EnsureSampleDatabaseAsync(cancellationToken).ConfigureAwait(false);
+            await using var scope = host.Services.CreateAsyncScope();
+            var runner = scope.ServiceProvider.GetRequiredService<IPluginRunner>();
+            var run = await runner.GetAsync(parse.GetValue(id), cancellationToken).ConfigureAwait(false);
+            if (run is null)
+            {
+                Output.Error($"no run with id {parse.GetValue(id)}");
+                return ExitNotCompleted;
+            }
+
+            var briefing = await scope.ServiceProvider.FindBriefingAsync(run.RunId, cancellationToken).ConfigureAwait(false);
+            Output.Finished(run, briefing, parse.GetValue(JsonOption));
+            return ExitCompleted;
+        });
+        return command;
+    }
+
+    public static Command Cancel()
+    {
+        var id = new Argument<Guid>("run-id") { Description = "The run's id." };
+        var command = new Command("cancel", "Cancel a run that has not ended; the worker running it stops it.") { id };
+        command.SetAction(async (parse, cancellationToken) =>
+        {
+            using var host = ConsoleApp.Build(parse);
+            await host.Services.EnsureSampleDatabaseAsync(cancellationToken).ConfigureAwait(false);
+            await using var scope = host.Services.CreateAsyncScope();
+            var runner = scope.ServiceProvider.GetRequiredService<IPluginRunner>();
+            var runId = parse.GetValue(id);
+            if (await runner.CancelAsync(runId, "cancelled from the console", cancellationToken).ConfigureAwait(false))
+            {
+                AnsiConsole.MarkupLine($"Run [bold]{runId}[/] cancelled.");
+                return ExitCompleted;
+            }
+
+            var run = await runner.GetAsync(runId, cancellationToken).ConfigureAwait(false);
+            Output.Error(run is null ? $"no run with id {runId}" : $"run {runId} already ended ({run.Status.ToWireString()})");
+            return ExitNotCompleted;
+        });
+        return command;
+    }
+
+    public static Command Worker()
+    {
+        var command = new Command("worker", "Run the app side (dispatcher, result and event consumers, reaper) until stopped with Ctrl+C.");
+        command.SetAction(async (parse, cancellationToken) =>
+        {
+            using var host = ConsoleApp.Build(parse, verbose: true);
+            await host.Services.EnsureSampleDatabaseAsync(cancellationToken).ConfigureAwait(false);
+            AnsiConsole.MarkupLine("[grey]FirstSip worker running; Ctrl+C to stop.[/]");
+            await host.RunAsync(cancellationToken).ConfigureAwait(false);
+            return ExitCompleted;
+        });
+        return command;
+    }
+}

@@ -1,0 +1,203 @@
+// FirstSip web sample: a form generated from the plugin's settings schema, the runs table, a run's
+// live progress over server-sent events, and its briefing. Plugin output is only ever put into the
+// page as text (textContent), never as HTML, so a briefing cannot inject markup or script.
+"use strict";
+
+const TERMINAL = new Set(["completed", "failed", "timed_out", "cancelled"]);
+const $ = (id) => document.getElementById(id);
+let plugins = [];
+let currentSource = null;
+
+function el(tag, text, attrs = {}) {
+  const node = document.createElement(tag);
+  if (text !== undefined && text !== null) node.textContent = String(text);
+  for (const [name, value] of Object.entries(attrs)) node.setAttribute(name, value);
+  return node;
+}
+
+async function api(path, options = {}) {
+  const response = await fetch(path, { headers: { "Content-Type": "application/json" }, ...options });
+  const body = response.status === 204 ? null : await response.json().catch(() => null);
+  if (!response.ok) {
+    const error = new Error(body?.error ?? `${response.status} ${response.statusText}`);
+    error.details = body?.errors ?? [];
+    throw error;
+  }
+  return body;
+}
+
+// ---- the settings form, generated from the JSON schema ----
+
+function fieldFor(name, schema, value, required) {
+  const label = el("label", schema.title ?? name);
+  label.dataset.setting = name;
+  let input;
+  const type = Array.isArray(schema.type) ? schema.type.find((t) => t !== "null") : schema.type;
+  if (schema.enum) {
+    input = el("select");
+    if (!required) input.append(el("option", "", { value: "" }));
+    for (const option of schema.enum) input.append(el("option", option, { value: option }));
+    if (value !== undefined) input.value = value;
+    input.dataset.kind = "string";
+  } else if (type === "boolean") {
+    input = el("input", null, { type: "checkbox" });
+    input.checked = value === true;
+    input.dataset.kind = "boolean";
+  } else if (type === "integer" || type === "number") {
+    input = el("input", null, { type: "number", step: type === "integer" ? "1" : "any" });
+    if (schema.minimum !== undefined) input.min = schema.minimum;
+    if (schema.maximum !== undefined) input.max = schema.maximum;
+    if (value !== undefined) input.value = value;
+    input.dataset.kind = type;
+  } else if (type === "array") {
+    input = el("textarea", null, { rows: "3" });
+    input.value = Array.isArray(value) ? value.join("\n") : "";
+    input.dataset.kind = "array";
+    label.append(el("span", " one per line", { class: "hint" }));
+  } else {
+    input = el("input", null, { type: "text" });
+    if (schema.pattern) input.pattern = schema.pattern;
+    if (value !== undefined && value !== null) input.value = value;
+    input.dataset.kind = "string";
+  }
+  input.name = name;
+  label.append(input);
+  if (schema.description) label.append(el("span", schema.description, { class: "hint" }));
+  return label;
+}
+
+function renderSettings() {
+  const plugin = plugins.find((p) => p.name === $("plugin").value);
+  const fieldset = $("settings");
+  fieldset.replaceChildren(el("legend", "Settings"));
+  $("plugin-description").textContent = plugin?.description ?? "";
+  if (!plugin) return;
+  const schema = plugin.settings_schema ?? {};
+  const required = new Set(schema.required ?? []);
+  for (const [name, property] of Object.entries(schema.properties ?? {})) {
+    const value = plugin.default_config?.[name] ?? property.default;
+    fieldset.append(fieldFor(name, property, value, required.has(name)));
+  }
+}
+
+function readSettings() {
+  const settings = {};
+  for (const input of $("settings").querySelectorAll("input, select, textarea")) {
+    const kind = input.dataset.kind;
+    if (kind === "boolean") settings[input.name] = input.checked;
+    else if (kind === "array") settings[input.name] = input.value.split("\n").map((s) => s.trim()).filter(Boolean);
+    else if (input.value === "") continue;
+    else if (kind === "integer" || kind === "number") settings[input.name] = Number(input.value);
+    else settings[input.name] = input.value;
+  }
+  return settings;
+}
+
+async function startRun(event) {
+  event.preventDefault();
+  const errors = $("form-errors");
+  errors.replaceChildren();
+  $("start-button").disabled = true;
+  try {
+    const run = await api("/api/runs", {
+      method: "POST",
+      body: JSON.stringify({ plugin: $("plugin").value, user_id: $("user").value, settings: readSettings() }),
+    });
+    await refreshRuns();
+    showRun(run.run_id);
+  } catch (error) {
+    errors.append(el("li", error.message));
+    for (const detail of error.details) errors.append(el("li", `${detail.path}: ${detail.message}`));
+  } finally {
+    $("start-button").disabled = false;
+  }
+}
+
+// ---- the runs table ----
+
+async function refreshRuns() {
+  const page = await api("/api/runs?page_size=20");
+  const rows = page.items.map((run) => {
+    const row = el("tr");
+    row.dataset.runId = run.run_id;
+    const status = el("td", run.status);
+    status.dataset.status = run.status;
+    const open = el("button", "Open", { type: "button" });
+    open.addEventListener("click", () => showRun(run.run_id));
+    const action = el("td");
+    action.append(open);
+    row.append(el("td", new Date(run.created_at).toLocaleTimeString()), el("td", run.plugin),
+      el("td", run.user_id), status, el("td", run.last_step ?? ""), action);
+    return row;
+  });
+  $("runs-body").replaceChildren(...rows);
+}
+
+// ---- one run: live progress and the briefing ----
+
+function setStatus(run) {
+  const status = $("run-status");
+  status.textContent = run.status;
+  status.dataset.status = run.status;
+  $("cancel-button").disabled = TERMINAL.has(run.status);
+  $("run-error").textContent = run.error ?? "";
+}
+
+function renderBriefing(briefing) {
+  $("briefing").hidden = false;
+  $("briefing-summary").textContent = briefing.summary ?? "";
+  const sections = (briefing.sections ?? []).map((section) => {
+    const part = el("section");
+    part.append(el("h4", section.title), el("p", section.content));
+    return part;
+  });
+  $("briefing-sections").replaceChildren(...sections);
+}
+
+async function showRun(runId) {
+  if (currentSource) currentSource.close();
+  $("run").hidden = false;
+  $("run").dataset.runId = runId;
+  $("run-id").textContent = runId;
+  $("progress").replaceChildren();
+  $("briefing").hidden = true;
+  $("run").scrollIntoView({ block: "start" });
+  const run = await api(`/api/runs/${runId}`);
+  setStatus(run);
+
+  const source = new EventSource(`/api/runs/${runId}/events`);
+  currentSource = source;
+  source.addEventListener("update", async (message) => {
+    const update = JSON.parse(message.data);
+    setStatus(update);
+    if (update.step || update.message) {
+      $("progress").append(el("li", [update.step, update.message].filter(Boolean).join(": ")));
+    }
+    if (TERMINAL.has(update.status)) {
+      source.close();
+      await refreshRuns();
+      if (update.status === "completed") {
+        renderBriefing(await api(`/api/runs/${runId}/briefing`).catch(() => ({ summary: "(this run produced no briefing)" })));
+      }
+    }
+  });
+  source.onerror = () => { if (source.readyState === EventSource.CLOSED) currentSource = null; };
+}
+
+async function cancelRun() {
+  const runId = $("run").dataset.runId;
+  if (runId) await api(`/api/runs/${runId}/cancel`, { method: "POST" });
+}
+
+async function init() {
+  plugins = await api("/api/plugins");
+  $("plugin").replaceChildren(...plugins.map((p) => el("option", p.name, { value: p.name })));
+  $("plugin").addEventListener("change", renderSettings);
+  $("run-form").addEventListener("submit", startRun);
+  $("cancel-button").addEventListener("click", cancelRun);
+  renderSettings();
+  await refreshRuns();
+  setInterval(() => refreshRuns().catch(() => {}), 5000);
+}
+
+init().catch((error) => { $("form-errors").append(el("li", `Could not load the page: ${error.message}`)); });

@@ -1,0 +1,135 @@
+using System.Diagnostics;
+using System.Text;
+
+namespace FirstSip.EndToEnd.Tests.Infrastructure;
+
+/// <summary>
+/// A process the tests start (a sidecar, a host), with its output kept for failure messages and a log file.
+/// Disposing stops it: SIGTERM first, then a kill of the whole tree.
+/// </summary>
+internal sealed class ChildProcess : IAsyncDisposable
+{
+    private readonly Process _process;
+    private readonly StringBuilder _output = new();
+    private readonly StreamWriter _log;
+    private readonly TaskCompletionSource _exited = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    private ChildProcess(string name, Process process, string logPath)
+    {
+        Name = name;
+        _process = process;
+        _log = new StreamWriter(logPath, append: false) { AutoFlush = true };
+        LogPath = logPath;
+    }
+
+    public string Name { get; }
+
+    public string LogPath { get; }
+
+    public int Id => _process.Id;
+
+    public bool HasExited => _process.HasExited;
+
+    public Task Exited => _exited.Task;
+
+    public string Output
+    {
+        get
+        {
+            lock (_output)
+            {
+                return _output.ToString();
+            }
+        }
+    }
+
+    public static ChildProcess Start(string name, string fileName, IEnumerable<string> arguments, IReadOnlyDictionary<string, string?> environment, string? workingDirectory = null)
+    {
+        var info = new ProcessStartInfo(fileName)
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            RedirectStandardInput = true,
+            UseShellExecute = false,
+            WorkingDirectory = workingDirectory ?? Repository.Root,
+        };
+        foreach (var argument in arguments)
+        {
+            info.ArgumentList.Add(argument);
+        }
+
+        foreach (var (key, value) in environment)
+        {
+            info.Environment[key] = value;
+        }
+
+        var process = new Process { StartInfo = info, EnableRaisingEvents = true };
+        var logPath = Path.Combine(Repository.TestOutput, $"{name}-{DateTime.UtcNow:HHmmss.fff}.log");
+        var child = new ChildProcess(name, process, logPath);
+        process.OutputDataReceived += (_, e) => child.Append(e.Data);
+        process.ErrorDataReceived += (_, e) => child.Append(e.Data);
+        process.Exited += (_, _) => child._exited.TrySetResult();
+        if (!process.Start())
+        {
+            throw new InvalidOperationException($"could not start {fileName}");
+        }
+
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        return child;
+    }
+
+    /// <summary>Sends a signal to the process (SIGTERM = 15, SIGKILL = 9).</summary>
+    public void Signal(int signal)
+    {
+        if (!_process.HasExited)
+        {
+            _ = NativeMethods.Kill(_process.Id, signal);
+        }
+    }
+
+    /// <summary>Kills the process at once, as a crash would.</summary>
+    public async Task KillAsync()
+    {
+        Signal(9);
+        await _exited.Task.WaitAsync(TimeSpan.FromSeconds(10));
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (!_process.HasExited)
+        {
+            Signal(15);
+            if (await Task.WhenAny(_exited.Task, Task.Delay(TimeSpan.FromSeconds(10))) != _exited.Task)
+            {
+                _process.Kill(entireProcessTree: true);
+                await _exited.Task.WaitAsync(TimeSpan.FromSeconds(10));
+            }
+        }
+
+        // Let the output readers drain before the log is closed.
+        _process.WaitForExit();
+        _process.Dispose();
+        await _log.DisposeAsync();
+    }
+
+    private void Append(string? line)
+    {
+        if (line is null)
+        {
+            return;
+        }
+
+        lock (_output)
+        {
+            _output.AppendLine(line);
+            _log.WriteLine(line);
+        }
+    }
+
+    private static class NativeMethods
+    {
+        [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "kill", SetLastError = true)]
+        public static extern int Kill(int pid, int signal);
+    }
+}
