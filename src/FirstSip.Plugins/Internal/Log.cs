@@ -15,6 +15,7 @@ internal static partial class Log
     public const int RunFailedAtDispatchId = 22;
     public const int DispatcherFailedId = 23;
     public const int DispatchSkippedId = 24;
+    public const int SecretsProviderFailedId = 25;
     public const int ResultAppliedId = 30;
     public const int ResultDuplicateId = 31;
     public const int ResultOrphanId = 32;
@@ -59,6 +60,10 @@ internal static partial class Log
     [LoggerMessage(EventId = DispatchSkippedId, EventName = "DispatchSkipped", Level = LogLevel.Debug,
         Message = "Redis is not connected; pending runs wait for {StreamName} to be reachable")]
     public static partial void DispatchSkipped(this ILogger logger, string streamName);
+
+    [LoggerMessage(EventId = SecretsProviderFailedId, EventName = "SecretsProviderFailed", Level = LogLevel.Error,
+        Message = "The secrets provider failed for run {RunId}; the run stays pending and is dispatched again later")]
+    public static partial void SecretsProviderFailed(this ILogger logger, Exception exception, Guid runId);
 
     [LoggerMessage(EventId = RunFailedAtDispatchId, EventName = "RunFailedAtDispatch", Level = LogLevel.Error,
         Message = "Run {RunId} failed at dispatch: {Reason}")]

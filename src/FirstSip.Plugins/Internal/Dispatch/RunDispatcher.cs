@@ -102,7 +102,7 @@ internal sealed class RunDispatcher(
                 }
                 catch (Exception ex) when (ex is not OperationCanceledException)
                 {
-                    logger.DispatchFailed(ex, 1, publisher.StreamName);
+                    logger.SecretsProviderFailed(ex, run.RunId);
                     putBack.Add(run);
                     continue;
                 }
@@ -255,8 +255,10 @@ internal sealed class RunDispatcher(
                 activity?.SetStatus(ActivityStatusCode.Error, ex.Message);
                 await FailAsync(db, run, $"the request is too large for the stream: {ex.Message}", now, cancellationToken).ConfigureAwait(false);
             }
-            catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+            catch (Exception ex)
             {
+                // Redis down, a timeout, or the host stopping: the run goes back to pending. If the entry did reach
+                // the stream after all, the workers' lease and done keys absorb the second copy.
                 activity?.SetStatus(ActivityStatusCode.Error, ex.Message);
                 firstFailure ??= ex;
                 putBack.Add(run);

@@ -187,7 +187,7 @@ internal sealed class PluginRunner(
             {
                 if (update.Kind == PluginRunUpdateKind.Progress)
                 {
-                    yield return update with { Status = last.Status, Attempt = last.Attempt };
+                    yield return update;
                 }
                 else if (IsNewer(update, last))
                 {

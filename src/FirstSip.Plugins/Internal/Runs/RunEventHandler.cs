@@ -59,6 +59,11 @@ internal sealed class RunEventHandler(
             PluginRunsMetrics.Record(metrics.QueueWait, run.PluginName, now - dispatchedAt);
         }
 
+        if (started == 1 || step is not null)
+        {
+            hub.PublishStatus(run, now);
+        }
+
         hub.Publish(new PluginRunUpdate
         {
             RunId = run.RunId,
@@ -76,10 +81,6 @@ internal sealed class RunEventHandler(
             Message = evt.Message,
             At = evt.At == default ? now : evt.At,
         });
-        if (started == 1 || step is not null)
-        {
-            hub.PublishStatus(run, now);
-        }
     }
 
     /// <summary>A poison progress event is logged; it carries no outcome, so the run goes on (its result or deadline ends it).</summary>
