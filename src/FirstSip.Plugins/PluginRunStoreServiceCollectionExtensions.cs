@@ -113,6 +113,24 @@ public static class PluginRunStoreServiceCollectionExtensions
     }
 
     /// <summary>
+    /// Configures the two stream readers the store registers (results and progress events, group <c>AppGroup</c>):
+    /// concurrency, claim timeout, maximum deliveries and so on. The stream and group names come from <c>PluginStreamsOptions</c>.
+    /// </summary>
+    /// <param name="builder">The builder.</param>
+    /// <param name="configure">Applied to both readers' options.</param>
+    /// <returns>The builder.</returns>
+    /// <exception cref="ArgumentNullException">An argument is null.</exception>
+    public static IPluginRunStoreBuilder ConfigureReaders(this IPluginRunStoreBuilder builder, Action<FirstSip.Streams.StreamReaderOptions> configure)
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        ArgumentNullException.ThrowIfNull(configure);
+        builder.Services.AddPluginStreams()
+            .AddResultHandler<RunResultHandler>(configure)
+            .AddEventHandler<RunEventHandler>(configure);
+        return builder;
+    }
+
+    /// <summary>
     /// Applies the run store's EF Core migrations to its database (the provider's own migrations for the standalone
     /// context; the host's migrations when the store uses the host's context). On SQLite it also turns on WAL journaling.
     /// </summary>

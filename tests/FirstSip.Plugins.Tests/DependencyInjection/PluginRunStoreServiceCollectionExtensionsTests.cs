@@ -101,6 +101,30 @@ public sealed class PluginRunStoreServiceCollectionExtensionsTests
     }
 
     [Fact]
+    public void ConfigureReaders_AppliesToTheResultAndEventReaders()
+    {
+        var services = Services();
+        services.AddPluginRunStore(o => o.UseSqlite("Data Source=:memory:"))
+            .ConfigureReaders(o =>
+            {
+                o.Concurrency = 3;
+                o.ClaimTimeout = TimeSpan.FromSeconds(7);
+                o.RenewInterval = TimeSpan.FromSeconds(2);
+            });
+        using var provider = services.BuildServiceProvider();
+
+        var monitor = provider.GetRequiredService<IOptionsMonitor<FirstSip.Streams.StreamReaderOptions>>();
+        var results = monitor.Get("results:" + typeof(RunResultHandler).FullName);
+        var events = monitor.Get("events:" + typeof(RunEventHandler).FullName);
+        Assert.Equal(3, results.Concurrency);
+        Assert.Equal(TimeSpan.FromSeconds(7), events.ClaimTimeout);
+        Assert.Equal("plugin:results", results.StreamName);
+        Assert.Equal("plugin:events", events.StreamName);
+        Assert.Equal("app-workers", results.GroupName);
+        Assert.Equal(2, provider.GetServices<IHostedService>().Count(h => h.GetType().Name.StartsWith("StreamReaderService", StringComparison.Ordinal)));
+    }
+
+    [Fact]
     public void AddingTwice_IsHarmless()
     {
         var services = Services();
