@@ -23,16 +23,16 @@ public sealed class PluginEventCodec : IStreamEntryCodec<PluginEvent>
         ArgumentNullException.ThrowIfNull(message);
         var payload = WireJson.WritePayload(message, static (writer, e) =>
         {
-            writer.WriteString("plugin_run_id", e.PluginRunId.ToString("D"));
-            writer.WriteString("kind", e.Kind switch
+            writer.WriteString(WireJson.RunIdName, e.PluginRunId);
+            writer.WriteString(WireJson.KindName, e.Kind switch
             {
                 PluginEventKind.Started => "started",
                 PluginEventKind.Step => "step",
                 _ => "heartbeat",
             });
-            writer.WriteString("step", e.Step);
-            writer.WriteString("message", e.Message);
-            writer.WriteNumber("at", e.At.ToUnixTimeMilliseconds());
+            writer.WriteString(WireJson.StepName, e.Step);
+            writer.WriteString(WireJson.MessageName, e.Message);
+            writer.WriteNumber(WireJson.AtName, e.At.ToUnixTimeMilliseconds());
         });
 
         var count = 2 + (message.Attempt.HasValue ? 1 : 0) + (message.Worker is null ? 0 : 1);

@@ -24,20 +24,20 @@ public sealed class PluginRequestCodec : IStreamEntryCodec<PluginRequest>
         ArgumentNullException.ThrowIfNull(message);
         var payload = WireJson.WritePayload(message, static (writer, request) =>
         {
-            writer.WriteString("plugin_run_id", request.PluginRunId.ToString("D"));
-            writer.WriteString("plugin_name", request.PluginName);
+            writer.WriteString(WireJson.RunIdName, request.PluginRunId);
+            writer.WriteString(WireJson.PluginNameName, request.PluginName);
             var userId = request.UserId ?? string.Empty;
             if (WireJson.IsCanonicalInteger(userId))
             {
-                writer.WritePropertyName("user_id");
+                writer.WritePropertyName(WireJson.UserIdName);
                 writer.WriteRawValue(userId, skipInputValidation: true);
             }
             else
             {
-                writer.WriteString("user_id", userId);
+                writer.WriteString(WireJson.UserIdName, userId);
             }
 
-            writer.WritePropertyName("settings");
+            writer.WritePropertyName(WireJson.SettingsName);
             if (request.Settings.ValueKind == JsonValueKind.Undefined)
             {
                 WireJson.EmptyObject.WriteTo(writer);

@@ -24,11 +24,11 @@ public sealed class PluginResultCodec : IStreamEntryCodec<PluginResult>
         ArgumentNullException.ThrowIfNull(message);
         var payload = WireJson.WritePayload(message, static (writer, result) =>
         {
-            writer.WriteString("plugin_run_id", result.PluginRunId.ToString("D"));
-            writer.WriteString("status", result.Status == PluginResultStatus.Completed ? "completed" : "failed");
-            writer.WriteString("output", result.Output);
-            writer.WriteString("error", result.Error);
-            writer.WriteBoolean("retryable", result.Retryable);
+            writer.WriteString(WireJson.RunIdName, result.PluginRunId);
+            writer.WriteString(WireJson.StatusName, result.Status == PluginResultStatus.Completed ? WireJson.Completed : WireJson.Failed);
+            writer.WriteString(WireJson.OutputName, result.Output);
+            writer.WriteString(WireJson.ErrorName, result.Error);
+            writer.WriteBoolean(WireJson.RetryableName, result.Retryable);
         });
 
         var count = 2 + (message.Attempt.HasValue ? 1 : 0) + (message.DurationMs.HasValue ? 1 : 0) + (message.Worker is null ? 0 : 1);

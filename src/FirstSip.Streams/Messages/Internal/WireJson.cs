@@ -30,6 +30,22 @@ internal static class WireJson
 
     public static readonly JsonElement EmptyObject = CreateEmptyObject();
 
+    // Property names encoded once: writing them is then a copy.
+    public static readonly JsonEncodedText RunIdName = JsonEncodedText.Encode("plugin_run_id");
+    public static readonly JsonEncodedText PluginNameName = JsonEncodedText.Encode("plugin_name");
+    public static readonly JsonEncodedText UserIdName = JsonEncodedText.Encode("user_id");
+    public static readonly JsonEncodedText SettingsName = JsonEncodedText.Encode("settings");
+    public static readonly JsonEncodedText StatusName = JsonEncodedText.Encode("status");
+    public static readonly JsonEncodedText OutputName = JsonEncodedText.Encode("output");
+    public static readonly JsonEncodedText ErrorName = JsonEncodedText.Encode("error");
+    public static readonly JsonEncodedText RetryableName = JsonEncodedText.Encode("retryable");
+    public static readonly JsonEncodedText KindName = JsonEncodedText.Encode("kind");
+    public static readonly JsonEncodedText StepName = JsonEncodedText.Encode("step");
+    public static readonly JsonEncodedText MessageName = JsonEncodedText.Encode("message");
+    public static readonly JsonEncodedText AtName = JsonEncodedText.Encode("at");
+    public static readonly JsonEncodedText Completed = JsonEncodedText.Encode("completed");
+    public static readonly JsonEncodedText Failed = JsonEncodedText.Encode("failed");
+
     /// <summary>Writer options: compact, and no escaping of non-ASCII text (the payload is never embedded in HTML).</summary>
     public static readonly JsonWriterOptions WriterOptions = new()
     {
