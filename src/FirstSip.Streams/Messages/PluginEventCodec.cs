@@ -11,7 +11,7 @@ namespace FirstSip.Streams;
 /// <c>unsupported schema_version &lt;v&gt;</c>, <c>plugin_run_id is required</c>, <c>unknown kind &lt;value&gt;</c>.
 /// The key is the run id text whenever it was readable.
 /// </remarks>
-public sealed class PluginEventCodec : IStreamEntryCodec<PluginEvent>
+public sealed class PluginEventCodec : IStreamEntryCodec<PluginEvent>, IPayloadSizeBound<PluginEvent>
 {
     /// <summary>Gets the shared instance.</summary>
     public static PluginEventCodec Instance { get; } = new();
@@ -52,6 +52,10 @@ public sealed class PluginEventCodec : IStreamEntryCodec<PluginEvent>
 
         return fields;
     }
+
+    /// <inheritdoc/>
+    long IPayloadSizeBound<PluginEvent>.MaxPayloadBytes(PluginEvent message)
+        => JsonSizeBound.Fixed + JsonSizeBound.Of(message.Step) + JsonSizeBound.Of(message.Message);
 
     /// <inheritdoc/>
     /// <exception cref="ArgumentNullException"><paramref name="fields"/> is null.</exception>

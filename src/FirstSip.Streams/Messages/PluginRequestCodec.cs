@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using System.Text.Json;
 using FirstSip.Streams.Internal;
 using StackExchange.Redis;
@@ -12,7 +13,7 @@ namespace FirstSip.Streams;
 /// <c>unsupported schema_version &lt;v&gt;</c>, <c>plugin_run_id is required</c>, <c>plugin_name is required</c>,
 /// <c>settings must be a JSON object</c>. The key is the run id text whenever it was readable.
 /// </remarks>
-public sealed class PluginRequestCodec : IStreamEntryCodec<PluginRequest>
+public sealed class PluginRequestCodec : IStreamEntryCodec<PluginRequest>, IPayloadSizeBound<PluginRequest>
 {
     /// <summary>Gets the shared instance.</summary>
     public static PluginRequestCodec Instance { get; } = new();
@@ -70,6 +71,14 @@ public sealed class PluginRequestCodec : IStreamEntryCodec<PluginRequest>
         }
 
         return fields;
+    }
+
+    /// <inheritdoc/>
+    long IPayloadSizeBound<PluginRequest>.MaxPayloadBytes(PluginRequest message)
+    {
+        // Settings are re-written from their JSON text: every byte of it becomes at most 6.
+        var settings = message.Settings.ValueKind == JsonValueKind.Undefined ? 2 : 6L * JsonMarshal.GetRawUtf8Value(message.Settings).Length;
+        return JsonSizeBound.Fixed + JsonSizeBound.Of(message.PluginName) + JsonSizeBound.Of(message.UserId) + settings;
     }
 
     /// <inheritdoc/>

@@ -12,7 +12,7 @@ namespace FirstSip.Streams;
 /// <c>unsupported schema_version &lt;v&gt;</c>, <c>plugin_run_id is required</c>, <c>unknown status &lt;value&gt;</c>.
 /// The key is the run id text whenever it was readable.
 /// </remarks>
-public sealed class PluginResultCodec : IStreamEntryCodec<PluginResult>
+public sealed class PluginResultCodec : IStreamEntryCodec<PluginResult>, IPayloadSizeBound<PluginResult>
 {
     /// <summary>Gets the shared instance.</summary>
     public static PluginResultCodec Instance { get; } = new();
@@ -53,6 +53,10 @@ public sealed class PluginResultCodec : IStreamEntryCodec<PluginResult>
 
         return fields;
     }
+
+    /// <inheritdoc/>
+    long IPayloadSizeBound<PluginResult>.MaxPayloadBytes(PluginResult message)
+        => JsonSizeBound.Fixed + JsonSizeBound.Of(message.Output) + JsonSizeBound.Of(message.Error);
 
     /// <inheritdoc/>
     /// <exception cref="ArgumentNullException"><paramref name="fields"/> is null.</exception>

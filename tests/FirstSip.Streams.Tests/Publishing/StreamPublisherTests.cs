@@ -80,6 +80,33 @@ public sealed class StreamPublisherTests(RedisServer redis)
     }
 
     [Fact]
+    public async Task PublishManyAsync_Requests_RoundTrip_AndOversizeSendsNothing()
+    {
+        var streams = new TestStreams();
+        var builder = TestHosts.CreateBuilder(redis, streams);
+        builder.Services.Configure<PluginStreamsOptions>(o => o.MaxPayloadBytes = 4096);
+        using var host = builder.Build();
+        var publisher = host.Services.GetRequiredService<IStreamPublisher<PluginRequest>>();
+        var requests = Enumerable.Range(0, 300).Select(i => new PluginRequest
+        {
+            PluginRunId = Guid.NewGuid(),
+            PluginName = "p",
+            UserId = i.ToString(),
+            Settings = System.Text.Json.JsonDocument.Parse($"{{\"n\":{i},\"t\":\"café {i}\"}}").RootElement,
+        }).ToArray();
+
+        await publisher.PublishManyAsync(requests);
+        var entries = await redis.Database.StreamRangeAsync(streams.Requests);
+        Assert.Equal(requests.Select(r => r.PluginRunId), entries.Select(e => PluginRequestCodec.Instance.Decode(e.Values).Message!.PluginRunId));
+        Assert.Equal("café 299", PluginRequestCodec.Instance.Decode(entries[^1].Values).Message!.Settings.GetProperty("t").GetString());
+
+        // The last message's settings are over the limit: nothing of this batch is sent.
+        var big = requests[0] with { PluginRunId = Guid.NewGuid(), Settings = System.Text.Json.JsonDocument.Parse($"{{\"x\":\"{new string('x', 5000)}\"}}").RootElement };
+        await Assert.ThrowsAsync<PayloadTooLargeException>(() => publisher.PublishManyAsync([.. requests, big]));
+        Assert.Equal(300, await redis.Database.StreamLengthAsync(streams.Requests));
+    }
+
+    [Fact]
     public async Task PublishAsync_DoesNotTrimByMaxLen()
     {
         var streams = new TestStreams();

@@ -71,20 +71,26 @@ internal sealed class StreamPublisher<T> : IStreamPublisher<T>
 
         using var activity = StartActivity(messages.Count);
 
-        // Encode (and size-check) everything first, so an oversize message stops the batch before anything is sent.
-        var encoded = new NameValueEntry[messages.Count][];
-        for (var i = 0; i < encoded.Length; i++)
+        // An oversize message must stop the batch before anything is sent. When the codec bounds every payload under
+        // the limit, each message is encoded just before it is sent; otherwise everything is encoded (and checked) first.
+        NameValueEntry[][]? encoded = null;
+        if (!FitsByBound(messages))
         {
-            encoded[i] = Encode(messages[i], activity);
+            encoded = new NameValueEntry[messages.Count][];
+            for (var i = 0; i < encoded.Length; i++)
+            {
+                encoded[i] = Encode(messages[i], activity);
+            }
         }
 
+        var count = messages.Count;
         var database = _connection.GetDatabase();
-        var pending = new Task<RedisValue>[encoded.Length];
-        var ids = new string[encoded.Length];
+        var pending = new Task<RedisValue>[count];
+        var ids = new string[count];
         var published = 0;
         try
         {
-            for (var i = 0; i < encoded.Length; i++)
+            for (var i = 0; i < count; i++)
             {
                 if (i >= _maxInFlight)
                 {
@@ -95,10 +101,10 @@ internal sealed class StreamPublisher<T> : IStreamPublisher<T>
                     cancellationToken.ThrowIfCancellationRequested();
                 }
 
-                pending[i] = database.StreamAddAsync(_key, encoded[i]);
+                pending[i] = database.StreamAddAsync(_key, encoded?[i] ?? Encode(messages[i], activity));
             }
 
-            for (var i = Math.Max(0, encoded.Length - _maxInFlight); i < encoded.Length; i++)
+            for (var i = Math.Max(0, count - _maxInFlight); i < count; i++)
             {
                 ids[i] = (await pending[i].ConfigureAwait(false)).ToString();
                 published++;
@@ -120,6 +126,24 @@ internal sealed class StreamPublisher<T> : IStreamPublisher<T>
 
         StreamsMetrics.Add(_metrics.Published, published, StreamName, null);
         return ids;
+    }
+
+    private bool FitsByBound(IReadOnlyList<T> messages)
+    {
+        if (_codec is not IPayloadSizeBound<T> bound)
+        {
+            return false;
+        }
+
+        for (var i = 0; i < messages.Count; i++)
+        {
+            if (messages[i] is null || bound.MaxPayloadBytes(messages[i]) > _maxPayloadBytes)
+            {
+                return false;
+            }
+        }
+
+        return true;
     }
 
     private static void ObserveRemaining(Task<RedisValue>[] pending)
