@@ -53,20 +53,29 @@ public static class PluginRunStoreServiceCollectionExtensions
     /// </summary>
     /// <typeparam name="TContext">The host's context type.</typeparam>
     /// <param name="services">The services.</param>
-    /// <param name="configure">Configures the options (provider and connection string are ignored).</param>
     /// <returns>A builder for further registrations.</returns>
     /// <exception cref="ArgumentNullException"><paramref name="services"/> is null.</exception>
-    public static IPluginRunStoreBuilder AddPluginRunStore<TContext>(this IServiceCollection services, Action<PluginRunStoreOptions>? configure = null)
+    public static IPluginRunStoreBuilder AddPluginRunStore<TContext>(this IServiceCollection services)
         where TContext : DbContext
     {
         ArgumentNullException.ThrowIfNull(services);
         var builder = AddCore(services);
         services.TryAddScoped(static sp => new RunDbContextAccessor(sp.GetRequiredService<TContext>()));
-        if (configure is not null)
-        {
-            services.Configure(configure);
-        }
+        return builder;
+    }
 
+    /// <summary>Adds the run store on the host's own <typeparamref name="TContext"/>, configured by a delegate.</summary>
+    /// <typeparam name="TContext">The host's context type.</typeparam>
+    /// <param name="services">The services.</param>
+    /// <param name="configure">Configures the options (provider and connection string are ignored).</param>
+    /// <returns>A builder for further registrations.</returns>
+    /// <exception cref="ArgumentNullException">An argument is null.</exception>
+    public static IPluginRunStoreBuilder AddPluginRunStore<TContext>(this IServiceCollection services, Action<PluginRunStoreOptions> configure)
+        where TContext : DbContext
+    {
+        ArgumentNullException.ThrowIfNull(configure);
+        var builder = services.AddPluginRunStore<TContext>();
+        services.Configure(configure);
         return builder;
     }
 
