@@ -196,8 +196,12 @@ def event_fields(
     attempt: int,
     step: Optional[str] = None,
     message: Optional[str] = None,
+    traceparent: Optional[str] = None,
 ) -> Dict[str, str]:
-    """The fields of a ``plugin:events`` entry (``started``, ``step`` or ``heartbeat``)."""
+    """The fields of a ``plugin:events`` entry (``started``, ``step`` or ``heartbeat``).
+
+    ``traceparent``, when given, puts the event in the run's trace, like the result.
+    """
     payload: EventPayload = {
         "plugin_run_id": run_id,
         "kind": kind,  # type: ignore[typeddict-item]
@@ -205,12 +209,15 @@ def event_fields(
         "message": message,
         "at": now_ms(),
     }
-    return {
+    fields = {
         "payload": json.dumps(payload, ensure_ascii=False, separators=(",", ":")),
         "schema_version": SCHEMA_VERSION,
         "worker": worker,
         "attempt": str(attempt),
     }
+    if traceparent:
+        fields["traceparent"] = traceparent
+    return fields
 
 
 _HEADING = re.compile(r"^\s{0,3}#{1,6}(\s|$)")

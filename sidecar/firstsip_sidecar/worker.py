@@ -524,7 +524,8 @@ class Worker:
     async def _event(self, request: PluginRequest, kind: str, *, step: Optional[str] = None, message: Optional[str] = None) -> None:
         assert self.client is not None
         fields = protocol.event_fields(
-            request.run_id, kind, worker=self.consumer, attempt=request.attempt, step=step, message=message
+            request.run_id, kind, worker=self.consumer, attempt=request.attempt, step=step, message=message,
+            traceparent=_child_traceparent(request.traceparent),
         )
         try:
             await self.client.xadd(self.settings.events_stream, fields)

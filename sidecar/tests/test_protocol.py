@@ -95,6 +95,13 @@ def test_event_fields_follow_the_contract():
     payload = json.loads(fields["payload"])
     assert payload["kind"] == "step" and payload["step"] == "research_task" and payload["message"] == "done"
     assert isinstance(payload["at"], int) and payload["at"] > 1_700_000_000_000
+    assert "traceparent" not in fields
+
+
+def test_event_fields_carry_the_trace_context_when_given():
+    parent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+    fields = protocol.event_fields("r1", "started", worker="w", attempt=1, traceparent=parent)
+    assert fields["traceparent"] == parent
 
 
 def test_markdown_to_briefing():
