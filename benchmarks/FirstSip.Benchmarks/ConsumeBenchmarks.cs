@@ -43,7 +43,7 @@ public class ConsumeBenchmarks
         builder.Services.AddPluginStreams(o => o.ResultsStream = _stream)
             .AddResultHandler<CountingHandler>(o =>
             {
-                o.Concurrency = 500;
+                o.Concurrency = 1000;
                 o.BatchSize = 500;
             });
         _host = builder.Build();

@@ -366,6 +366,32 @@ public sealed class StreamReaderTests(RedisServer redis)
     }
 
     [Fact]
+    public async Task Reader_Backlog_ReadsAheadWithinTheBound_EachEntryOnce()
+    {
+        var streams = new TestStreams();
+        await redis.Database.StreamCreateConsumerGroupAsync(streams.Results, AppGroup, StreamPosition.Beginning, createStream: true);
+        var sent = Enumerable.Range(0, 2000).Select(_ => Results.Completed()).ToArray();
+        var probe = new Probe<PluginResult>();
+        probe.Behavior = async (_, _) => await Task.Yield();
+        using var host = TestHosts.ResultReader(redis, streams, probe, o =>
+        {
+            o.Concurrency = 40;
+            o.BatchSize = 10;
+        });
+        await host.Services.GetRequiredService<IStreamPublisher<PluginResult>>().PublishManyAsync(sent);
+        await host.StartAsync();
+
+        await Eventually.WaitAsync(() => probe.Handled.Count >= 2000, "backlog handled");
+        await Eventually.WaitAsync(async () => (await redis.Database.StreamPendingAsync(streams.Results, AppGroup)).PendingMessageCount == 0, "all acknowledged");
+        await host.StopAsync();
+
+        Assert.Equal(2000, probe.Handled.Count);
+        Assert.Equal(sent.Select(m => m.PluginRunId).Order(), probe.Handled.Select(m => m.Message.PluginRunId).Order());
+        Assert.All(probe.Handled, m => Assert.Equal(1, m.DeliveryCount));
+        Assert.InRange(probe.MaxRunning, 1, 40);
+    }
+
+    [Fact]
     public async Task Reader_ConnectionKilledMidRead_Survives()
     {
         var streams = new TestStreams();

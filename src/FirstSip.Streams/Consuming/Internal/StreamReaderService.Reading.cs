@@ -13,44 +13,56 @@ internal sealed partial class StreamReaderService<TMessage, THandler>
         var recovering = false;
         var backlog = true;
         RedisValue recoverCursor = "0";
+        Task<StreamEntry[]>? ahead = null;
+        var aheadReserved = 0;
         while (!stoppingToken.IsCancellationRequested)
         {
             _state.MarkLoop(_timeProvider.GetTimestamp());
-
-            // Read no more entries than there are free handler slots: the concurrency bound holds and nothing waits unhandled.
-            bool acquired;
-            try
+            int reserved;
+            if (ahead is null)
             {
-                acquired = await _slots.WaitAsync(SlotWait, stoppingToken).ConfigureAwait(false);
+                // Read no more entries than there are free handler slots: the concurrency bound holds and nothing waits unhandled.
+                bool acquired;
+                try
+                {
+                    acquired = await _slots.WaitAsync(SlotWait, stoppingToken).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException)
+                {
+                    break;
+                }
+
+                if (!acquired)
+                {
+                    continue;
+                }
+
+                reserved = 1 + ReserveSlots(_options.BatchSize - 1);
             }
-            catch (OperationCanceledException)
+            else
             {
-                break;
+                reserved = aheadReserved;
             }
 
-            if (!acquired)
-            {
-                continue;
-            }
-
-            var reserved = 1;
-            while (reserved < _options.BatchSize && _slots.Wait(0, CancellationToken.None))
-            {
-                reserved++;
-            }
-
-            if (Interlocked.Exchange(ref _recoveryRequested, 0) == 1)
+            if (ahead is null && Interlocked.Exchange(ref _recoveryRequested, 0) == 1)
             {
                 recovering = true;
                 recoverCursor = "0";
             }
 
-            var wasRecovering = recovering;
+            var wasRecovering = ahead is null && recovering;
             StreamEntry[] entries;
             long[]? deliveryCounts = null;
             try
             {
-                if (recovering)
+                if (ahead is not null)
+                {
+                    var read = ahead;
+                    ahead = null;
+                    entries = await read.ConfigureAwait(false);
+                    backlog = entries.Length == reserved;
+                }
+                else if (recovering)
                 {
                     entries = await Database.StreamReadGroupAsync(_key, _group, ConsumerName, recoverCursor, reserved).ConfigureAwait(false);
                     if (entries.Length == 0)
@@ -75,11 +87,6 @@ internal sealed partial class StreamReaderService<TMessage, THandler>
                 retryDelay = TimeSpan.FromMilliseconds(100);
                 _state.LastError = null;
             }
-            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
-            {
-                _slots.Release(reserved);
-                break;
-            }
             catch (RedisServerException ex) when (ex.Message.StartsWith("NOGROUP", StringComparison.Ordinal))
             {
                 _slots.Release(reserved);
@@ -98,6 +105,7 @@ internal sealed partial class StreamReaderService<TMessage, THandler>
 
                 // A read whose reply was lost may have delivered entries to this consumer: read them back first.
                 RequestRecovery();
+                backlog = true;
                 if (!await DelayAsync(retryDelay, stoppingToken).ConfigureAwait(false))
                 {
                     break;
@@ -107,25 +115,70 @@ internal sealed partial class StreamReaderService<TMessage, THandler>
                 continue;
             }
 
-            var used = 0;
-            for (var i = 0; i < entries.Length && used < reserved; i++)
+            // While a backlog lasts, fetch the next batch (into slots of its own) while this one is handled.
+            if (backlog && !wasRecovering && entries.Length > 0 && !stoppingToken.IsCancellationRequested
+                && Volatile.Read(ref _recoveryRequested) == 0)
             {
-                if (Dispatch(entries[i], deliveryCounts?[i] ?? 1))
+                aheadReserved = ReserveSlots(_options.BatchSize);
+                if (aheadReserved > 0)
                 {
-                    used++;
+                    ahead = Database.StreamReadGroupAsync(_key, _group, ConsumerName, StreamPosition.NewMessages, aheadReserved);
                 }
             }
 
-            if (reserved > used)
-            {
-                _slots.Release(reserved - used);
-            }
+            DispatchBatch(entries, deliveryCounts, reserved);
 
             if (entries.Length == 0 && !wasRecovering && _options.ReadMode == StreamReadMode.Polling
                 && !await DelayAsync(_options.PollInterval, stoppingToken).ConfigureAwait(false))
             {
                 break;
             }
+        }
+
+        if (ahead is not null)
+        {
+            // Stopping with a read still out: what it delivered is handled during the grace period.
+            try
+            {
+                DispatchBatch(await ahead.ConfigureAwait(false), null, aheadReserved);
+            }
+#pragma warning disable CA1031 // The entries of a failed read stay pending and are reclaimed.
+            catch (Exception ex)
+#pragma warning restore CA1031
+            {
+                _slots.Release(aheadReserved);
+                _logger.ReadFailed(ex, StreamName, GroupName, TimeSpan.Zero);
+            }
+        }
+    }
+
+    /// <summary>Takes up to <paramref name="max"/> free handler slots without waiting; returns how many it took.</summary>
+    private int ReserveSlots(int max)
+    {
+        var taken = 0;
+        while (taken < max && _slots.Wait(0, CancellationToken.None))
+        {
+            taken++;
+        }
+
+        return taken;
+    }
+
+    /// <summary>Starts handling a batch in the slots reserved for it, and gives back the slots it did not use.</summary>
+    private void DispatchBatch(StreamEntry[] entries, long[]? deliveryCounts, int reserved)
+    {
+        var used = 0;
+        for (var i = 0; i < entries.Length && used < reserved; i++)
+        {
+            if (Dispatch(entries[i], deliveryCounts?[i] ?? 1))
+            {
+                used++;
+            }
+        }
+
+        if (reserved > used)
+        {
+            _slots.Release(reserved - used);
         }
     }
 
