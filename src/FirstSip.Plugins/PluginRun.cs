@@ -51,7 +51,7 @@ public sealed class PluginRun
     /// <summary>Gets or sets when the run reached a terminal state (UTC).</summary>
     public DateTimeOffset? CompletedAt { get; set; }
 
-    /// <summary>Gets or sets the deadline of the current attempt (UTC): dispatch time plus the run's timeout. Null while pending.</summary>
+    /// <summary>Gets or sets the deadline of the current attempt (UTC): dispatch time plus the run's timeout plus <see cref="PluginRunStoreOptions.DeadlineGracePeriod"/>. Null while pending.</summary>
     public DateTimeOffset? Deadline { get; set; }
 
     /// <summary>Gets or sets the earliest time a pending run may be dispatched (retry backoff), or <see langword="null"/> for at once.</summary>

@@ -33,6 +33,15 @@ public class PluginRunStoreOptions
     [Range(typeof(TimeSpan), "00:00:01", "7.00:00:00")]
     public TimeSpan DefaultTimeout { get; set; } = TimeSpan.FromMinutes(5);
 
+    /// <summary>
+    /// Gets or sets how long past its execution timeout the app still waits for a run's result before the reaper ends it
+    /// <c>timed_out</c>. It lets the worker report its own timeout (with its details) first; the reaper is the backstop for
+    /// workers that died or never started the run. A run's deadline is its dispatch time + its timeout + this period.
+    /// </summary>
+    /// <value>Default: 30 seconds.</value>
+    [Range(typeof(TimeSpan), "00:00:00", "1.00:00:00")]
+    public TimeSpan DeadlineGracePeriod { get; set; } = TimeSpan.FromSeconds(30);
+
     /// <summary>Gets or sets the number of attempts of runs whose request sets none.</summary>
     /// <value>Default: 3.</value>
     [Range(1, 100)]

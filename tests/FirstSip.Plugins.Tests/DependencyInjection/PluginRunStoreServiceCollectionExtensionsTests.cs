@@ -91,6 +91,7 @@ public sealed class PluginRunStoreServiceCollectionExtensionsTests
         Assert.Equal(TimeSpan.FromMinutes(5), options.DefaultTimeout);
         Assert.Equal(3, options.DefaultMaxAttempts);
         Assert.Equal(TimeSpan.FromMinutes(2), options.StartTimeout);
+        Assert.Equal(TimeSpan.FromSeconds(30), options.DeadlineGracePeriod);
         Assert.Equal(TimeSpan.FromSeconds(5), options.RetryBaseDelay);
         Assert.Equal(TimeSpan.FromMinutes(5), options.RetryMaxDelay);
         Assert.Equal(100, options.DispatchBatchSize);

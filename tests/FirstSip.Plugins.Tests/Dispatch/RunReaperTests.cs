@@ -21,7 +21,11 @@ public sealed class RunReaperTests(ServersFixture servers) : IDisposable
             Db = db,
             Start = false,
             Time = time,
-            Store = o => o.StartTimeout = startTimeout,
+            Store = o =>
+            {
+                o.StartTimeout = startTimeout;
+                o.DeadlineGracePeriod = TimeSpan.FromSeconds(10);
+            },
         });
 
     private static FakeTimeProvider Clock() => new(new DateTimeOffset(2026, 3, 1, 8, 0, 0, TimeSpan.Zero));
@@ -38,9 +42,9 @@ public sealed class RunReaperTests(ServersFixture servers) : IDisposable
         await host.Dispatcher.DispatchOnceAsync(CancellationToken.None);
         await host.HandleEventAsync(new PluginEvent { PluginRunId = run.RunId, Kind = PluginEventKind.Started, Attempt = 1 });
         var dispatched = await host.GetRequiredAsync(run.RunId);
-        Assert.Equal(time.GetUtcNow() + TimeSpan.FromSeconds(90), dispatched.Deadline);
+        Assert.Equal(time.GetUtcNow() + TimeSpan.FromSeconds(90 + 10), dispatched.Deadline);
 
-        time.Advance(TimeSpan.FromSeconds(89));
+        time.Advance(TimeSpan.FromSeconds(99));
         Assert.Equal((0, 0), await host.Reaper.ReapOnceAsync(CancellationToken.None));
         Assert.Equal(PluginRunStatus.Running, (await host.GetRequiredAsync(run.RunId)).Status);
 

@@ -166,7 +166,7 @@ internal sealed class RunDispatcher(
         {
             foreach (var run in candidates)
             {
-                var deadline = now + TimeSpan.FromSeconds(run.TimeoutSeconds);
+                var deadline = now + TimeSpan.FromSeconds(run.TimeoutSeconds) + options.Value.DeadlineGracePeriod;
                 var version = run.Version;
                 var changed = await db.Runs
                     .Where(r => r.RunId == run.RunId && r.Status == PluginRunStatus.Pending && r.Version == version)
