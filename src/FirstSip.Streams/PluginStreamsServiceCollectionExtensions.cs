@@ -29,7 +29,7 @@ public static class PluginStreamsServiceCollectionExtensions
     public static IPluginStreamsBuilder AddPluginStreams(this IServiceCollection services)
     {
         ArgumentNullException.ThrowIfNull(services);
-        var marker = GetOrAddMarker(services, out var added);
+        GetOrAddMarker(services, out var added);
         if (!added)
         {
             return new PluginStreamsBuilder(services);
@@ -51,7 +51,6 @@ public static class PluginStreamsServiceCollectionExtensions
         services.TryAddSingleton<IStreamPublisher<PluginEvent>>(static sp => CreatePublisher<PluginEvent>(sp, sp.GetRequiredService<IOptions<PluginStreamsOptions>>().Value.EventsStream));
         services.TryAddSingleton<IStreamTrimmer, StreamTrimmer>();
         services.AddHostedService<PeriodicStreamTrimmer>();
-        _ = marker;
         return new PluginStreamsBuilder(services);
     }
 

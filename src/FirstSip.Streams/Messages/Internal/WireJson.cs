@@ -1,6 +1,5 @@
 using System.Buffers;
 using System.Globalization;
-using System.Text;
 using System.Text.Encodings.Web;
 using System.Text.Json;
 using StackExchange.Redis;
@@ -234,6 +233,4 @@ internal static class WireJson
     }
 
     public static int Utf8Length(RedisValue value) => value.IsNull ? 0 : (int)value.Length();
-
-    public static readonly UTF8Encoding Utf8 = new(encoderShouldEmitUTF8Identifier: false);
 }
