@@ -17,6 +17,11 @@ public static class PluginStreamsBuilderExtensions
     /// <param name="configure">Further configures the reader's options.</param>
     /// <returns>The builder.</returns>
     /// <exception cref="ArgumentNullException"><paramref name="builder"/> is null.</exception>
+    /// <remarks>
+    /// The reader's name, which also names its <see cref="StreamReaderOptions"/>, is <c>results:</c> followed by the
+    /// handler type's full name. Calling this again for the same handler adds no second reader; its
+    /// <paramref name="configure"/> is applied to the same options.
+    /// </remarks>
     public static IPluginStreamsBuilder AddResultHandler<THandler>(this IPluginStreamsBuilder builder, Action<StreamReaderOptions>? configure = null)
         where THandler : class, IStreamMessageHandler<PluginResult>
         => builder.AddPluginReader<PluginResult, THandler>("results", static (o, p) => (p.ResultsStream, p.AppGroup), configure);
@@ -27,6 +32,11 @@ public static class PluginStreamsBuilderExtensions
     /// <param name="configure">Further configures the reader's options.</param>
     /// <returns>The builder.</returns>
     /// <exception cref="ArgumentNullException"><paramref name="builder"/> is null.</exception>
+    /// <remarks>
+    /// The reader's name, which also names its <see cref="StreamReaderOptions"/>, is <c>events:</c> followed by the
+    /// handler type's full name. Calling this again for the same handler adds no second reader; its
+    /// <paramref name="configure"/> is applied to the same options.
+    /// </remarks>
     public static IPluginStreamsBuilder AddEventHandler<THandler>(this IPluginStreamsBuilder builder, Action<StreamReaderOptions>? configure = null)
         where THandler : class, IStreamMessageHandler<PluginEvent>
         => builder.AddPluginReader<PluginEvent, THandler>("events", static (o, p) => (p.EventsStream, p.AppGroup), configure);
@@ -37,6 +47,11 @@ public static class PluginStreamsBuilderExtensions
     /// <param name="configure">Further configures the reader's options.</param>
     /// <returns>The builder.</returns>
     /// <exception cref="ArgumentNullException"><paramref name="builder"/> is null.</exception>
+    /// <remarks>
+    /// The reader's name, which also names its <see cref="StreamReaderOptions"/>, is <c>requests:</c> followed by the
+    /// handler type's full name. Calling this again for the same handler adds no second reader; its
+    /// <paramref name="configure"/> is applied to the same options.
+    /// </remarks>
     public static IPluginStreamsBuilder AddRequestHandler<THandler>(this IPluginStreamsBuilder builder, Action<StreamReaderOptions>? configure = null)
         where THandler : class, IStreamMessageHandler<PluginRequest>
         => builder.AddPluginReader<PluginRequest, THandler>("requests", static (o, p) => (p.RequestsStream, p.WorkerGroup), configure);
