@@ -41,7 +41,15 @@ public sealed class PluginStreamsServiceCollectionExtensionsTests(RedisServer re
         services.AddPluginStreams(o => o.ConnectionString = redis.ConnectionString);
         services.AddPluginStreams();
         services.AddPluginStreams().AddResultHandler<ProbeHandler<PluginResult>>();
-        services.AddPluginStreams().AddResultHandler<ProbeHandler<PluginResult>>();
+        services.AddPluginStreams().AddResultHandler<ProbeHandler<PluginResult>>(o => o.Concurrency = 7);
+
+        using (var provider = services.BuildServiceProvider())
+        {
+            var options = provider.GetRequiredService<IOptionsMonitor<StreamReaderOptions>>().Get("results:" + typeof(ProbeHandler<PluginResult>).FullName);
+            Assert.Equal(7, options.Concurrency);
+            Assert.Equal("plugin:results", options.StreamName);
+            Assert.Equal("app-workers", options.GroupName);
+        }
 
         Assert.Single(services, d => d.ServiceType == typeof(IStreamTrimmer));
         Assert.Single(services, d => d.ServiceType == typeof(IConnectionMultiplexer));
