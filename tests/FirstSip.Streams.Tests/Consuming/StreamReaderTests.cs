@@ -21,6 +21,7 @@ public sealed class StreamReaderTests(RedisServer redis)
         var probe = new Probe<PluginResult>();
         using var host = TestHosts.ResultReader(redis, streams, probe);
         using var processed = new MetricCollector<long>(host.Services.GetRequiredService<IMeterFactory>(), PluginStreamsTelemetry.MeterName, "firstsip.streams.messages.processed");
+        using var duration = new MetricCollector<double>(host.Services.GetRequiredService<IMeterFactory>(), PluginStreamsTelemetry.MeterName, "firstsip.streams.message.process.duration");
         var spans = new List<Activity>();
         using var listener = new ActivityListener
         {
@@ -48,6 +49,9 @@ public sealed class StreamReaderTests(RedisServer redis)
         Assert.NotNull(handled.PublishedAt);
         Assert.NotNull(handled.TraceParent);
         Assert.Equal(51, processed.GetMeasurementSnapshot().Sum(m => m.Value));
+        Assert.All(processed.GetMeasurementSnapshot(), m => Assert.Equal(AppGroup, m.Tags["messaging.consumer.group.name"]));
+        Assert.Equal(51, duration.GetMeasurementSnapshot().Count);
+        Assert.All(duration.GetMeasurementSnapshot(), m => Assert.True(m.Value >= 0));
 
         lock (spans)
         {

@@ -24,6 +24,8 @@ public sealed class PluginStreamsHealthCheckTests(RedisServer redis)
             o.LagThreshold = 5;
         });
         using var host = builder.Build();
+        using var lag = new Microsoft.Extensions.Diagnostics.Metrics.Testing.MetricCollector<long>(
+            host.Services.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>(), FirstSip.Streams.PluginStreamsTelemetry.MeterName, "firstsip.streams.group.lag");
         await host.StartAsync();
         var health = host.Services.GetRequiredService<HealthCheckService>();
 
@@ -35,6 +37,11 @@ public sealed class PluginStreamsHealthCheckTests(RedisServer redis)
         await Eventually.WaitAsync(async () => (await health.CheckHealthAsync()).Status == HealthStatus.Degraded, "degraded on lag");
         var degraded = await health.CheckHealthAsync();
         Assert.Contains("lags", degraded.Entries["firstsip-streams"].Description);
+        lag.RecordObservableInstruments();
+        var measurement = lag.LastMeasurement!;
+        Assert.True(measurement.Value > 5, $"lag {measurement.Value}");
+        Assert.Equal(streams.Results, measurement.Tags["messaging.destination.name"]);
+        Assert.Equal("app-workers", measurement.Tags["messaging.consumer.group.name"]);
 
         release.SetResult();
         await Eventually.WaitAsync(() => probe.Handled.Count == 20, "backlog handled");
