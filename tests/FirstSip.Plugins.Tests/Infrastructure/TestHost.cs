@@ -284,6 +284,13 @@ internal sealed class TestHost : IAsyncDisposable
         finally
         {
             _host.Dispose();
+            if (SqliteFile is null)
+            {
+                // Each test has its own PostgreSQL database: close its pooled connections.
+                using var pooled = new Npgsql.NpgsqlConnection(ConnectionString);
+                Npgsql.NpgsqlConnection.ClearPool(pooled);
+            }
+
             if (SqliteFile is not null && !KeepDatabase)
             {
                 Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
