@@ -141,6 +141,33 @@ public sealed class PluginRunnerTests(ServersFixture servers) : IDisposable
     [Theory]
     [InlineData(Db.Sqlite)]
     [InlineData(Db.Postgres)]
+    public async Task StartAsync_EightConcurrentStartsWithOneIdempotencyKey_CreateOneRun(Db db)
+    {
+        await using var host = await HostAsync(db);
+        var request = new StartPluginRunRequest
+        {
+            PluginName = "echo",
+            UserId = "9",
+            Settings = new JsonObject { ["topics"] = new JsonArray("ai") },
+            IdempotencyKey = "once",
+        };
+        using var go = new ManualResetEventSlim();
+
+        var starts = Enumerable.Range(0, 8).Select(_ => Task.Run(async () =>
+        {
+            go.Wait();
+            return await host.StartRunAsync(request);
+        })).ToArray();
+        go.Set();
+        var runs = await Task.WhenAll(starts);
+
+        Assert.Single(runs.Select(r => r.RunId).Distinct());
+        Assert.Equal(1, (await host.WithRunnerAsync(r => r.ListAsync(new PluginRunQuery()))).TotalCount);
+    }
+
+    [Theory]
+    [InlineData(Db.Sqlite)]
+    [InlineData(Db.Postgres)]
     public async Task StartAsync_InCallersTransaction_CommitsOrRollsBackWithIt(Db db)
     {
         await using var host = await HostAsync(db, hostContext: true);

@@ -50,21 +50,67 @@ internal sealed class PluginRunner(
         }
 
         var now = timeProvider.GetUtcNow();
-        if (request.IdempotencyKey is { } key)
+
+        // With an idempotency key, the lookup and the insert run in one transaction that holds a lock on the key
+        // (SQLite: the write lock of BEGIN IMMEDIATE; PostgreSQL: a transaction-scoped advisory lock), so two
+        // concurrent starts with the same key create one run. The caller's open transaction is used when there is one.
+        var ownTransaction = request.IdempotencyKey is not null && db.Context.Database.CurrentTransaction is null
+            ? await db.Context.Database.BeginTransactionAsync(cancellationToken).ConfigureAwait(false)
+            : null;
+        PluginRun run;
+        try
         {
-            var since = now - (request.IdempotencyWindow ?? storeOptions.DefaultIdempotencyWindow);
-            var existing = await db.Runs.AsNoTracking()
-                .Where(r => r.PluginName == plugin.Name && r.UserId == request.UserId && r.IdempotencyKey == key && r.CreatedAt >= since)
-                .OrderByDescending(r => r.CreatedAt)
-                .FirstOrDefaultAsync(cancellationToken)
-                .ConfigureAwait(false);
-            if (existing is not null)
+            if (request.IdempotencyKey is { } key)
             {
-                logger.RunStartDeduplicated(existing.RunId, existing.PluginName, existing.UserId);
-                return existing;
+                if (db.Context.Database.IsNpgsql())
+                {
+                    var lockKey = IdempotencyLockKey(plugin.Name, request.UserId, key);
+                    await db.Context.Database.ExecuteSqlInterpolatedAsync($"SELECT pg_advisory_xact_lock({lockKey})", cancellationToken)
+                        .ConfigureAwait(false);
+                }
+
+                var since = now - (request.IdempotencyWindow ?? storeOptions.DefaultIdempotencyWindow);
+                var existing = await db.Runs.AsNoTracking()
+                    .Where(r => r.PluginName == plugin.Name && r.UserId == request.UserId && r.IdempotencyKey == key && r.CreatedAt >= since)
+                    .OrderByDescending(r => r.CreatedAt)
+                    .FirstOrDefaultAsync(cancellationToken)
+                    .ConfigureAwait(false);
+                if (existing is not null)
+                {
+                    logger.RunStartDeduplicated(existing.RunId, existing.PluginName, existing.UserId);
+                    return existing;
+                }
+            }
+
+            run = await InsertAsync(request, plugin, validation, now, cancellationToken).ConfigureAwait(false);
+            if (ownTransaction is not null)
+            {
+                await ownTransaction.CommitAsync(cancellationToken).ConfigureAwait(false);
+            }
+        }
+        finally
+        {
+            if (ownTransaction is not null)
+            {
+                await ownTransaction.DisposeAsync().ConfigureAwait(false);
             }
         }
 
+        PluginRunsMetrics.Add(metrics.Started, run.PluginName);
+        logger.RunStarted(run.RunId, run.PluginName, run.UserId);
+        dispatchSignal.Notify();
+        hub.PublishStatus(run, now);
+        return run;
+    }
+
+    private async Task<PluginRun> InsertAsync(
+        StartPluginRunRequest request,
+        PluginDescriptor plugin,
+        PluginSettingsValidation validation,
+        DateTimeOffset now,
+        CancellationToken cancellationToken)
+    {
+        var storeOptions = options.Value;
         var runId = Guid.CreateVersion7(now);
         using var activity = PluginRunsMetrics.ActivitySource.StartActivity($"{plugin.Name} start", ActivityKind.Internal);
         activity?.SetTag("firstsip.run.id", runId.ToString("D"));
@@ -97,11 +143,14 @@ internal sealed class PluginRunner(
             db.Context.Entry(run).State = EntityState.Detached;
         }
 
-        PluginRunsMetrics.Add(metrics.Started, run.PluginName);
-        logger.RunStarted(run.RunId, run.PluginName, run.UserId);
-        dispatchSignal.Notify();
-        hub.PublishStatus(run, now);
         return run;
+    }
+
+    /// <summary>A stable 64-bit key for PostgreSQL's advisory lock on one idempotency key.</summary>
+    internal static long IdempotencyLockKey(string pluginName, string userId, string key)
+    {
+        var hash = System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes($"{pluginName}\n{userId}\n{key}"));
+        return BitConverter.ToInt64(hash, 0);
     }
 
     public Task<PluginRun?> GetAsync(Guid runId, CancellationToken cancellationToken = default) =>
