@@ -476,14 +476,17 @@ class Worker:
         self._executions[request.run_id] = execution
         self.metrics.in_flight += 1
         started = time.monotonic()
-        keepalive = asyncio.ensure_future(self._keepalive(entry_id, request, execution, lease_value))
+        # The keepalive is stopped through an event and never cancelled: with redis-py 4.3 on async-timeout 4.0.2
+        # a cancellation that lands during a command can be lost, and awaiting the task would then never end.
+        stop_keepalive = asyncio.Event()
+        keepalive = asyncio.ensure_future(self._keepalive(entry_id, request, execution, lease_value, stop_keepalive))
         try:
             logger.info("run %s: %s started (attempt %d, timeout %g s)", request.run_id, manifest.name, request.attempt, timeout)
             await self._event(request, "started")
             outcome = await execution.run()
         finally:
-            keepalive.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
+            stop_keepalive.set()
+            with contextlib.suppress(Exception):
                 await keepalive
             self._executions.pop(request.run_id, None)
             self.metrics.in_flight -= 1
@@ -493,7 +496,10 @@ class Worker:
             return
         await self._publish(entry_id, request, outcome, int(elapsed * 1000))
 
-    async def _keepalive(self, entry_id: str, request: PluginRequest, execution: Execution, lease_value: str) -> None:
+    async def _keepalive(
+        self, entry_id: str, request: PluginRequest, execution: Execution, lease_value: str, stop: asyncio.Event
+    ) -> None:
+        """Renews the entry and the lease, sends heartbeats and watches the cancel key until ``stop`` is set."""
         assert self.client is not None
         tick = min(1.0, self.settings.renew_interval_seconds / 2, self.settings.heartbeat_seconds)
         lease_key = self._key(request.run_id, "lease")
@@ -502,7 +508,10 @@ class Worker:
         next_renew = now + self.settings.renew_interval_seconds
         next_heartbeat = now + self.settings.heartbeat_seconds
         while True:
-            await asyncio.sleep(tick)
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=tick)
+            if stop.is_set():
+                return
             try:
                 reason = await self.client.get(self._key(request.run_id, "cancel"))
                 if reason is not None:

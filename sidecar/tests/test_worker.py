@@ -474,3 +474,69 @@ def test_the_sidecar_starts_without_redis_and_becomes_ready_when_it_appears(name
         wait_for(sidecar.ready, 60, "ready once Redis is up")
     finally:
         server.stop()
+
+
+@pytest.mark.timeout(90)
+def test_a_lost_cancellation_in_a_keepalive_command_does_not_hold_the_result(r, names, redis_url, monkeypatch):
+    """redis-py 4.3 on Debian's async-timeout 4.0.2 can lose a cancellation that lands during a command.
+
+    The worker must not depend on cancelling a task that is in a Redis command. Here the keepalive's
+    GET is in flight when the execution ends and loses any cancellation, as the library race does;
+    the run's result must still be published.
+    """
+    import asyncio
+
+    from firstsip_sidecar import executor
+    from firstsip_sidecar.settings import Settings
+    from firstsip_sidecar.worker import Worker
+
+    async def scenario():
+        ended = asyncio.Event()
+        real_run = executor.Execution.run
+
+        async def run_and_mark(self):
+            try:
+                return await real_run(self)
+            finally:
+                ended.set()
+
+        monkeypatch.setattr(executor.Execution, "run", run_and_mark)
+        worker = Worker(Settings.from_env({
+            "REDIS_URL": redis_url,
+            "PLUGIN_DIR": TEST_PLUGINS,
+            "SIDECAR_CONCURRENCY": "1",
+            "SIDECAR_HEARTBEAT_SECONDS": "0.1",
+            "SIDECAR_BLOCK_SECONDS": "0.5",
+            "FIRSTSIP_REQUESTS_STREAM": names.requests,
+            "FIRSTSIP_RESULTS_STREAM": names.results,
+            "FIRSTSIP_EVENTS_STREAM": names.events,
+            "FIRSTSIP_KEY_PREFIX": names.prefix,
+        }))
+        await worker.start()
+        real_get = worker.client.get
+
+        async def get_losing_cancellation(key, *args, **kwargs):
+            if not str(key).endswith(":cancel"):  # only the keepalive's poll of the cancel key
+                return await real_get(key, *args, **kwargs)
+            while True:
+                try:
+                    await ended.wait()
+                    break
+                except asyncio.CancelledError:
+                    continue  # lost, as in the library race
+            return await real_get(key, *args, **kwargs)
+
+        worker.client.get = get_losing_cancellation
+        run_id = publish(r, names, "sleepy", {"mode": "sleep", "seconds": 30}, timeout_seconds="1")
+        try:
+            deadline = time.monotonic() + 20
+            while time.monotonic() < deadline and not results_for(r, names, run_id):
+                await asyncio.sleep(0.1)
+            return results_for(r, names, run_id)
+        finally:
+            # Bounded: a worker stuck on its keepalive would never stop.
+            await asyncio.wait_for(worker.stop(grace_seconds=1), timeout=15)
+
+    found = asyncio.run(scenario())
+    assert len(found) == 1, "the timed-out run's result was not published"
+    assert found[0]["error"] == "timed out after 1 s"
