@@ -158,12 +158,9 @@ internal static class TestHosts
 
 internal static class Paths
 {
-    public static string RepositoryRoot { get; } =
-        typeof(Paths).Assembly.GetCustomAttributes<AssemblyMetadataAttribute>().First(a => a.Key == "RepositoryRoot").Value!;
+    public static string RepositoryRoot => RepositoryPaths.Root;
 
-    public static string ProtocolDirectory
-        => Environment.GetEnvironmentVariable("FIRSTSIP_PROTOCOL_DIR")
-           ?? Path.GetFullPath(Path.Combine(RepositoryRoot, "..", "shared", "protocol", "v1"));
+    public static string ProtocolDirectory => RepositoryPaths.ProtocolVectors;
 }
 
 internal static class Results

@@ -1,11 +1,13 @@
+using FirstSip.Testing;
+
 namespace FirstSip.EndToEnd.Tests.Infrastructure;
 
 /// <summary>Paths in the repository the tests run from.</summary>
 internal static class Repository
 {
-    public static string Root { get; } = FindRoot();
+    public static string Root => RepositoryPaths.Root;
 
-    public static string Plugins => Path.Combine(Root, "plugins");
+    public static string Plugins => RepositoryPaths.PluginsDirectory;
 
     public static string Sidecar => Path.Combine(Root, "sidecar");
 
@@ -24,26 +26,5 @@ internal static class Repository
             Directory.CreateDirectory(folder);
             return folder;
         }
-    }
-
-    private static string FindRoot()
-    {
-        var recorded = typeof(Repository).Assembly.GetCustomAttributes(typeof(System.Reflection.AssemblyMetadataAttribute), false)
-            .Cast<System.Reflection.AssemblyMetadataAttribute>()
-            .SingleOrDefault(a => a.Key == "RepositoryRoot")?.Value;
-        if (recorded is not null && File.Exists(Path.Combine(recorded, "FirstSip.sln")))
-        {
-            return recorded;
-        }
-
-        for (var folder = new DirectoryInfo(AppContext.BaseDirectory); folder is not null; folder = folder.Parent)
-        {
-            if (File.Exists(Path.Combine(folder.FullName, "FirstSip.sln")))
-            {
-                return folder.FullName;
-            }
-        }
-
-        throw new InvalidOperationException($"FirstSip.sln not found above {AppContext.BaseDirectory}");
     }
 }
