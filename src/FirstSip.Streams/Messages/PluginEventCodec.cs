@@ -62,27 +62,15 @@ public sealed class PluginEventCodec : IStreamEntryCodec<PluginEvent>, IPayloadS
     public StreamDecodeResult<PluginEvent> Decode(NameValueEntry[] fields)
     {
         ArgumentNullException.ThrowIfNull(fields);
-        var error = WireJson.TryParsePayload(fields, out var document);
+        var error = WireJson.TryOpenPluginMessage(fields, out var document, out var runId, out var key);
         if (error is not null)
         {
-            return StreamDecodeResult<PluginEvent>.Poison(error);
+            return StreamDecodeResult<PluginEvent>.Poison(error, key);
         }
 
         using (document)
         {
             var root = document!.RootElement;
-            var hasRunId = WireJson.TryGetRunId(root, out var runId);
-            if (WireJson.CheckSchemaVersion(fields) is { } versionError)
-            {
-                var key = hasRunId ? WireJson.Key(runId) : null;
-                return StreamDecodeResult<PluginEvent>.Poison(versionError, key);
-            }
-
-            if (!hasRunId)
-            {
-                return StreamDecodeResult<PluginEvent>.Poison(WireJson.RunIdRequired);
-            }
-
             var kindText = WireJson.GetString(root, "kind");
             PluginEventKind kind;
             switch (kindText?.ToUpperInvariant())

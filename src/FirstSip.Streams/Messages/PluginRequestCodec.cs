@@ -86,27 +86,15 @@ public sealed class PluginRequestCodec : IStreamEntryCodec<PluginRequest>, IPayl
     public StreamDecodeResult<PluginRequest> Decode(NameValueEntry[] fields)
     {
         ArgumentNullException.ThrowIfNull(fields);
-        var error = WireJson.TryParsePayload(fields, out var document);
+        var error = WireJson.TryOpenPluginMessage(fields, out var document, out var runId, out var key);
         if (error is not null)
         {
-            return StreamDecodeResult<PluginRequest>.Poison(error);
+            return StreamDecodeResult<PluginRequest>.Poison(error, key);
         }
 
         using (document)
         {
             var root = document!.RootElement;
-            var hasRunId = WireJson.TryGetRunId(root, out var runId);
-            if (WireJson.CheckSchemaVersion(fields) is { } versionError)
-            {
-                var key = hasRunId ? WireJson.Key(runId) : null;
-                return StreamDecodeResult<PluginRequest>.Poison(versionError, key);
-            }
-
-            if (!hasRunId)
-            {
-                return StreamDecodeResult<PluginRequest>.Poison(WireJson.RunIdRequired);
-            }
-
             var pluginName = root.TryGetProperty("plugin_name", out var nameElement) && nameElement.ValueKind == JsonValueKind.String
                 ? nameElement.GetString()
                 : null;

@@ -63,27 +63,15 @@ public sealed class PluginResultCodec : IStreamEntryCodec<PluginResult>, IPayloa
     public StreamDecodeResult<PluginResult> Decode(NameValueEntry[] fields)
     {
         ArgumentNullException.ThrowIfNull(fields);
-        var error = WireJson.TryParsePayload(fields, out var document);
+        var error = WireJson.TryOpenPluginMessage(fields, out var document, out var runId, out var key);
         if (error is not null)
         {
-            return StreamDecodeResult<PluginResult>.Poison(error);
+            return StreamDecodeResult<PluginResult>.Poison(error, key);
         }
 
         using (document)
         {
             var root = document!.RootElement;
-            var hasRunId = WireJson.TryGetRunId(root, out var runId);
-            if (WireJson.CheckSchemaVersion(fields) is { } versionError)
-            {
-                var key = hasRunId ? WireJson.Key(runId) : null;
-                return StreamDecodeResult<PluginResult>.Poison(versionError, key);
-            }
-
-            if (!hasRunId)
-            {
-                return StreamDecodeResult<PluginResult>.Poison(WireJson.RunIdRequired);
-            }
-
             PluginResultStatus status;
             var hasStatus = root.TryGetProperty("status", out var statusElement) && statusElement.ValueKind == JsonValueKind.String;
             if (hasStatus && statusElement.ValueEquals("completed"u8))

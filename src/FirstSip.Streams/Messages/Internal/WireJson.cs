@@ -132,6 +132,41 @@ internal static class WireJson
         return null;
     }
 
+    /// <summary>
+    /// Checks what every plugin message needs before its own fields are read: a JSON object payload, a supported
+    /// schema version and a readable <c>plugin_run_id</c>. Returns the poison reason, with the run id as
+    /// <paramref name="key"/> when it was readable; or null and the open document, which the caller disposes.
+    /// </summary>
+    public static string? TryOpenPluginMessage(NameValueEntry[] fields, out JsonDocument? document, out Guid runId, out string? key)
+    {
+        runId = default;
+        key = null;
+        var error = TryParsePayload(fields, out document);
+        if (error is not null)
+        {
+            return error;
+        }
+
+        var hasRunId = TryGetRunId(document!.RootElement, out runId);
+        if (CheckSchemaVersion(fields) is { } versionError)
+        {
+            key = hasRunId ? Key(runId) : null;
+            error = versionError;
+        }
+        else if (!hasRunId)
+        {
+            error = RunIdRequired;
+        }
+        else
+        {
+            return null;
+        }
+
+        document.Dispose();
+        document = null;
+        return error;
+    }
+
     /// <summary>The key of a plugin message: its run id as lowercase UUID text.</summary>
     public static string Key(Guid runId) => runId.ToString("D");
 
