@@ -21,9 +21,9 @@ internal static class Commands
     public static Command Plugins()
     {
         var command = new Command("plugins", "List the plugin catalog, with each plugin's settings and defaults.") { JsonOption };
-        command.SetAction(async (parse, cancellationToken) =>
+        command.SetAction(parse =>
         {
-            using var host = ConsoleApp.Build(parse);
+            using var host = ConsoleApp.Build();
             var catalog = host.Services.GetRequiredService<IPluginCatalog>();
             if (parse.GetValue(JsonOption))
             {
@@ -34,7 +34,6 @@ internal static class Commands
                 Output.Catalog(catalog.GetPlugins());
             }
 
-            await Task.CompletedTask.ConfigureAwait(false);
             return ExitCompleted;
         });
         return command;
@@ -54,7 +53,7 @@ internal static class Commands
         var command = new Command("run", "Start a plugin run.") { plugin, set, user, wait, timeout, JsonOption };
         command.SetAction(async (parse, cancellationToken) =>
         {
-            using var host = ConsoleApp.Build(parse);
+            using var host = ConsoleApp.Build();
             await host.Services.EnsureSampleDatabaseAsync(cancellationToken).ConfigureAwait(false);
             var catalog = host.Services.GetRequiredService<IPluginCatalog>();
             var pluginName = parse.GetValue(plugin)!;
@@ -157,7 +156,7 @@ internal static class Commands
                 }
             }
 
-            using var host = ConsoleApp.Build(parse);
+            using var host = ConsoleApp.Build();
             await host.Services.EnsureSampleDatabaseAsync(cancellationToken).ConfigureAwait(false);
             await using var scope = host.Services.CreateAsyncScope();
             var runner = scope.ServiceProvider.GetRequiredService<IPluginRunner>();
@@ -184,7 +183,7 @@ internal static class Commands
         var command = new Command("show", "Show one run, with its briefing when it has one.") { id, JsonOption };
         command.SetAction(async (parse, cancellationToken) =>
         {
-            using var host = ConsoleApp.Build(parse);
+            using var host = ConsoleApp.Build();
             await host.Services.EnsureSampleDatabaseAsync(cancellationToken).ConfigureAwait(false);
             await using var scope = host.Services.CreateAsyncScope();
             var runner = scope.ServiceProvider.GetRequiredService<IPluginRunner>();
@@ -208,7 +207,7 @@ internal static class Commands
         var command = new Command("cancel", "Cancel a run that has not ended; the worker running it stops it.") { id };
         command.SetAction(async (parse, cancellationToken) =>
         {
-            using var host = ConsoleApp.Build(parse);
+            using var host = ConsoleApp.Build();
             await host.Services.EnsureSampleDatabaseAsync(cancellationToken).ConfigureAwait(false);
             await using var scope = host.Services.CreateAsyncScope();
             var runner = scope.ServiceProvider.GetRequiredService<IPluginRunner>();
@@ -231,7 +230,7 @@ internal static class Commands
         var command = new Command("worker", "Run the app side (dispatcher, result and event consumers, reaper) until stopped with Ctrl+C.");
         command.SetAction(async (parse, cancellationToken) =>
         {
-            using var host = ConsoleApp.Build(parse, verbose: true);
+            using var host = ConsoleApp.Build(verbose: true);
             await host.Services.EnsureSampleDatabaseAsync(cancellationToken).ConfigureAwait(false);
             AnsiConsole.MarkupLine("[grey]FirstSip worker running; Ctrl+C to stop.[/]");
             await host.RunAsync(cancellationToken).ConfigureAwait(false);

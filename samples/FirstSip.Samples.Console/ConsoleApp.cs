@@ -1,4 +1,3 @@
-using System.CommandLine;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
@@ -9,9 +8,8 @@ namespace FirstSip.Samples.ConsoleHost;
 /// <summary>Builds the generic host behind every command, configured as a user's app would be.</summary>
 internal static class ConsoleApp
 {
-    public static IHost Build(ParseResult parse, bool verbose = false)
+    public static IHost Build(bool verbose = false)
     {
-        _ = parse;
         var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings
         {
             ContentRootPath = Directory.GetCurrentDirectory(),

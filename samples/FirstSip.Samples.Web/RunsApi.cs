@@ -89,8 +89,7 @@ internal static class RunsApi
                 query = query.Where(b => b.UserId == user_id);
             }
 
-            var briefings = await query.ToListAsync(cancellationToken);
-            return briefings.OrderByDescending(b => b.CreatedAt).Take(50);
+            return await query.OrderByDescending(b => b.CreatedAt).Take(50).ToListAsync(cancellationToken);
         });
     }
 

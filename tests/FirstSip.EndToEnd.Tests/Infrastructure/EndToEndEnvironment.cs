@@ -137,7 +137,6 @@ public sealed class Lane(EndToEndEnvironment environment, string prefix)
         ["FirstSip__Runs__ReaperInterval"] = "00:00:00.500",
         ["FirstSip__Runs__WatchPollInterval"] = "00:00:00.200",
         ["DOTNET_ENVIRONMENT"] = "Production",
-        ["Logging__LogLevel__Microsoft.EntityFrameworkCore.Database.Command"] = "Information",
     };
 }
 
