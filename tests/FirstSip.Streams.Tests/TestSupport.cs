@@ -128,7 +128,8 @@ internal static class TestHosts
         options.StalledAfter = TimeSpan.FromSeconds(10);
     }
 
-    public static HostApplicationBuilder CreateBuilder(RedisServer redis, TestStreams streams)
+    /// <summary>A host builder whose streams connect to <paramref name="redis"/>, in RESP3 unless <paramref name="protocol"/> says otherwise.</summary>
+    public static HostApplicationBuilder CreateBuilder(RedisServer redis, TestStreams streams, string? protocol = null)
     {
         var builder = Host.CreateEmptyApplicationBuilder(new HostApplicationBuilderSettings());
         builder.Services.AddMetrics();
@@ -136,16 +137,16 @@ internal static class TestHosts
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(30));
         builder.Services.AddPluginStreams(o =>
         {
-            o.ConnectionString = redis.ConnectionString;
+            o.ConnectionString = protocol is null ? redis.ConnectionString : redis.ConnectionString + ",protocol=" + protocol;
             streams.Apply(o);
         });
         return builder;
     }
 
     /// <summary>A host with a result reader whose handler is <see cref="ProbeHandler{T}"/> on <paramref name="probe"/>.</summary>
-    public static IHost ResultReader(RedisServer redis, TestStreams streams, Probe<PluginResult> probe, Action<StreamReaderOptions>? configure = null)
+    public static IHost ResultReader(RedisServer redis, TestStreams streams, Probe<PluginResult> probe, Action<StreamReaderOptions>? configure = null, string? protocol = null)
     {
-        var builder = CreateBuilder(redis, streams);
+        var builder = CreateBuilder(redis, streams, protocol);
         builder.Services.AddSingleton(probe);
         builder.Services.AddPluginStreams().AddResultHandler<ProbeHandler<PluginResult>>(o =>
         {

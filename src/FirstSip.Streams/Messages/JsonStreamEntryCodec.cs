@@ -13,7 +13,7 @@ namespace FirstSip.Streams;
 /// Poison reasons: <c>missing payload</c>, <c>payload is not valid JSON</c> (including JSON that does not fit
 /// <typeparamref name="T"/>), and <c>payload is null</c>.
 /// </remarks>
-public sealed class JsonStreamEntryCodec<T> : IStreamEntryCodec<T>
+public sealed class JsonStreamEntryCodec<T> : IStreamEntryCodec<T>, IEntryFieldsDecoder<T>
 {
     private readonly JsonTypeInfo<T> _typeInfo;
 
@@ -51,8 +51,15 @@ public sealed class JsonStreamEntryCodec<T> : IStreamEntryCodec<T>
     public StreamDecodeResult<T> Decode(NameValueEntry[] fields)
     {
         ArgumentNullException.ThrowIfNull(fields);
-        var payload = WireJson.Find(fields, WireJson.Payload);
-        if (payload.IsNull)
+        return Decode(new EntryFields(fields));
+    }
+
+    /// <inheritdoc/>
+    StreamDecodeResult<T> IEntryFieldsDecoder<T>.Decode(in EntryFields fields) => Decode(fields);
+
+    private StreamDecodeResult<T> Decode(in EntryFields fields)
+    {
+        if (!fields.TryGet(WireJson.Payload, out var payload))
         {
             return StreamDecodeResult<T>.Poison(WireJson.MissingPayload);
         }
@@ -60,7 +67,7 @@ public sealed class JsonStreamEntryCodec<T> : IStreamEntryCodec<T>
         T? message;
         try
         {
-            message = JsonSerializer.Deserialize(((ReadOnlyMemory<byte>)payload).Span, _typeInfo);
+            message = JsonSerializer.Deserialize(payload, _typeInfo);
         }
         catch (JsonException)
         {

@@ -11,7 +11,7 @@ namespace FirstSip.Streams;
 /// <c>unsupported schema_version &lt;v&gt;</c>, <c>plugin_run_id is required</c>, <c>unknown kind &lt;value&gt;</c>.
 /// The key is the run id text whenever it was readable.
 /// </remarks>
-public sealed class PluginEventCodec : IStreamEntryCodec<PluginEvent>, IPayloadSizeBound<PluginEvent>
+public sealed class PluginEventCodec : IStreamEntryCodec<PluginEvent>, IPayloadSizeBound<PluginEvent>, IEntryFieldsDecoder<PluginEvent>
 {
     /// <summary>Gets the shared instance.</summary>
     public static PluginEventCodec Instance { get; } = new();
@@ -62,16 +62,23 @@ public sealed class PluginEventCodec : IStreamEntryCodec<PluginEvent>, IPayloadS
     public StreamDecodeResult<PluginEvent> Decode(NameValueEntry[] fields)
     {
         ArgumentNullException.ThrowIfNull(fields);
-        var error = WireJson.TryOpenPluginMessage(fields, out var document, out var runId, out var key);
+        return Decode(new EntryFields(fields));
+    }
+
+    /// <inheritdoc/>
+    StreamDecodeResult<PluginEvent> IEntryFieldsDecoder<PluginEvent>.Decode(in EntryFields fields) => Decode(fields);
+
+    private static StreamDecodeResult<PluginEvent> Decode(in EntryFields fields)
+    {
+        var error = WireJson.TryOpenPluginMessage(fields, out var payload, out var runId, out var key);
         if (error is not null)
         {
             return StreamDecodeResult<PluginEvent>.Poison(error, key);
         }
 
-        using (document)
+        try
         {
-            var root = document!.RootElement;
-            var kindText = WireJson.GetString(root, "kind");
+            var kindText = payload.GetString("kind"u8);
             PluginEventKind kind;
             switch (kindText?.ToUpperInvariant())
             {
@@ -88,19 +95,24 @@ public sealed class PluginEventCodec : IStreamEntryCodec<PluginEvent>, IPayloadS
                     return StreamDecodeResult<PluginEvent>.Poison("unknown kind " + (kindText ?? "(missing)"), WireJson.Key(runId));
             }
 
-            var at = WireJson.GetInt64(root, "at");
-            var attempt = WireJson.ParseInt64(WireJson.Find(fields, WireJson.Attempt)) ?? WireJson.GetInt64(root, WireJson.Attempt);
+            var at = payload.GetInt64("at"u8);
+            var attempt = fields.GetInt64(WireJson.Attempt) ?? payload.GetInt64("attempt"u8);
             var e = new PluginEvent
             {
                 PluginRunId = runId,
                 Kind = kind,
-                Step = WireJson.GetString(root, "step"),
-                Message = WireJson.GetString(root, "message"),
+                Step = payload.GetString("step"u8),
+                Message = payload.GetString("message"u8),
                 At = at is { } ms ? DateTimeOffset.FromUnixTimeMilliseconds(ms) : default,
                 Attempt = attempt is >= 1 and <= int.MaxValue ? (int)attempt.Value : null,
-                Worker = WireJson.ParseString(WireJson.Find(fields, WireJson.Worker)) ?? WireJson.GetString(root, WireJson.Worker),
+                Worker = fields.GetString(WireJson.Worker) ?? payload.GetString("worker"u8),
             };
             return StreamDecodeResult<PluginEvent>.Success(e, runId);
+        }
+        catch (InvalidOperationException)
+        {
+            // A string that is not valid UTF-16 once unescaped (a lone surrogate) or not valid UTF-8.
+            return StreamDecodeResult<PluginEvent>.Poison(WireJson.NotJson, WireJson.Key(runId));
         }
     }
 }

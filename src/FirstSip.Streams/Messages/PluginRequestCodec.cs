@@ -13,7 +13,7 @@ namespace FirstSip.Streams;
 /// <c>unsupported schema_version &lt;v&gt;</c>, <c>plugin_run_id is required</c>, <c>plugin_name is required</c>,
 /// <c>settings must be a JSON object</c>. The key is the run id text whenever it was readable.
 /// </remarks>
-public sealed class PluginRequestCodec : IStreamEntryCodec<PluginRequest>, IPayloadSizeBound<PluginRequest>
+public sealed class PluginRequestCodec : IStreamEntryCodec<PluginRequest>, IPayloadSizeBound<PluginRequest>, IEntryFieldsDecoder<PluginRequest>
 {
     /// <summary>Gets the shared instance.</summary>
     public static PluginRequestCodec Instance { get; } = new();
@@ -86,17 +86,24 @@ public sealed class PluginRequestCodec : IStreamEntryCodec<PluginRequest>, IPayl
     public StreamDecodeResult<PluginRequest> Decode(NameValueEntry[] fields)
     {
         ArgumentNullException.ThrowIfNull(fields);
-        var error = WireJson.TryOpenPluginMessage(fields, out var document, out var runId, out var key);
+        return Decode(new EntryFields(fields));
+    }
+
+    /// <inheritdoc/>
+    StreamDecodeResult<PluginRequest> IEntryFieldsDecoder<PluginRequest>.Decode(in EntryFields fields) => Decode(fields);
+
+    private static StreamDecodeResult<PluginRequest> Decode(in EntryFields fields)
+    {
+        var error = WireJson.TryOpenPluginMessage(fields, out var payload, out var runId, out var key);
         if (error is not null)
         {
             return StreamDecodeResult<PluginRequest>.Poison(error, key);
         }
 
-        using (document)
+        try
         {
-            var root = document!.RootElement;
-            var pluginName = root.TryGetProperty("plugin_name", out var nameElement) && nameElement.ValueKind == JsonValueKind.String
-                ? nameElement.GetString()
+            var pluginName = payload.TryGet("plugin_name"u8, out var nameValue) && nameValue.TokenType == JsonTokenType.String
+                ? nameValue.GetString()
                 : null;
             if (string.IsNullOrEmpty(pluginName))
             {
@@ -104,30 +111,30 @@ public sealed class PluginRequestCodec : IStreamEntryCodec<PluginRequest>, IPayl
             }
 
             var settings = WireJson.EmptyObject;
-            if (root.TryGetProperty("settings", out var settingsElement) && settingsElement.ValueKind != JsonValueKind.Null)
+            if (payload.TryGet("settings"u8, out var settingsValue) && settingsValue.TokenType != JsonTokenType.Null)
             {
-                if (settingsElement.ValueKind != JsonValueKind.Object)
+                if (settingsValue.TokenType != JsonTokenType.StartObject)
                 {
                     return StreamDecodeResult<PluginRequest>.Poison("settings must be a JSON object", WireJson.Key(runId));
                 }
 
-                settings = settingsElement.Clone();
+                settings = JsonElement.ParseValue(ref settingsValue);
             }
 
             var userId = string.Empty;
-            if (root.TryGetProperty("user_id", out var userElement))
+            if (payload.TryGet("user_id"u8, out var userValue))
             {
-                userId = userElement.ValueKind switch
+                userId = userValue.TokenType switch
                 {
-                    JsonValueKind.String => userElement.GetString() ?? string.Empty,
-                    JsonValueKind.Number => userElement.GetRawText(),
+                    JsonTokenType.String => userValue.GetString() ?? string.Empty,
+                    JsonTokenType.Number => payload.RawText(ref userValue),
                     _ => string.Empty,
                 };
             }
 
-            var attempt = WireJson.ParseInt64(WireJson.Find(fields, WireJson.Attempt));
-            var deadline = WireJson.ParseInt64(WireJson.Find(fields, WireJson.Deadline));
-            var timeout = WireJson.ParseInt64(WireJson.Find(fields, WireJson.TimeoutSeconds));
+            var attempt = fields.GetInt64(WireJson.Attempt);
+            var deadline = fields.GetInt64(WireJson.Deadline);
+            var timeout = fields.GetInt64(WireJson.TimeoutSeconds);
             var request = new PluginRequest
             {
                 PluginRunId = runId,
@@ -137,9 +144,14 @@ public sealed class PluginRequestCodec : IStreamEntryCodec<PluginRequest>, IPayl
                 Attempt = attempt is >= 1 and <= int.MaxValue ? (int)attempt.Value : 1,
                 Deadline = deadline is { } ms ? DateTimeOffset.FromUnixTimeMilliseconds(ms) : null,
                 TimeoutSeconds = timeout is >= 0 and <= int.MaxValue ? (int)timeout.Value : null,
-                Secrets = WireJson.ParseString(WireJson.Find(fields, WireJson.Secrets)),
+                Secrets = fields.GetString(WireJson.Secrets),
             };
             return StreamDecodeResult<PluginRequest>.Success(request, runId);
+        }
+        catch (InvalidOperationException)
+        {
+            // A string that is not valid UTF-16 once unescaped (a lone surrogate) or not valid UTF-8.
+            return StreamDecodeResult<PluginRequest>.Poison(WireJson.NotJson, WireJson.Key(runId));
         }
     }
 }

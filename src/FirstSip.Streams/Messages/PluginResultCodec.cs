@@ -12,7 +12,7 @@ namespace FirstSip.Streams;
 /// <c>unsupported schema_version &lt;v&gt;</c>, <c>plugin_run_id is required</c>, <c>unknown status &lt;value&gt;</c>.
 /// The key is the run id text whenever it was readable.
 /// </remarks>
-public sealed class PluginResultCodec : IStreamEntryCodec<PluginResult>, IPayloadSizeBound<PluginResult>
+public sealed class PluginResultCodec : IStreamEntryCodec<PluginResult>, IPayloadSizeBound<PluginResult>, IEntryFieldsDecoder<PluginResult>
 {
     /// <summary>Gets the shared instance.</summary>
     public static PluginResultCodec Instance { get; } = new();
@@ -63,46 +63,55 @@ public sealed class PluginResultCodec : IStreamEntryCodec<PluginResult>, IPayloa
     public StreamDecodeResult<PluginResult> Decode(NameValueEntry[] fields)
     {
         ArgumentNullException.ThrowIfNull(fields);
-        var error = WireJson.TryOpenPluginMessage(fields, out var document, out var runId, out var key);
+        return Decode(new EntryFields(fields));
+    }
+
+    /// <inheritdoc/>
+    StreamDecodeResult<PluginResult> IEntryFieldsDecoder<PluginResult>.Decode(in EntryFields fields) => Decode(fields);
+
+    private static StreamDecodeResult<PluginResult> Decode(in EntryFields fields)
+    {
+        var error = WireJson.TryOpenPluginMessage(fields, out var payload, out var runId, out var key);
         if (error is not null)
         {
             return StreamDecodeResult<PluginResult>.Poison(error, key);
         }
 
-        using (document)
+        try
         {
-            var root = document!.RootElement;
             PluginResultStatus status;
-            var hasStatus = root.TryGetProperty("status", out var statusElement) && statusElement.ValueKind == JsonValueKind.String;
-            if (hasStatus && statusElement.ValueEquals("completed"u8))
+            var hasStatus = payload.TryGet("status"u8, out var statusValue) && statusValue.TokenType == JsonTokenType.String;
+            if (hasStatus && statusValue.ValueTextEquals("completed"u8))
             {
                 status = PluginResultStatus.Completed;
             }
-            else if (hasStatus && statusElement.ValueEquals("failed"u8))
+            else if (hasStatus && statusValue.ValueTextEquals("failed"u8))
             {
                 status = PluginResultStatus.Failed;
             }
             else
             {
-                return StreamDecodeResult<PluginResult>.Poison("unknown status " + (WireJson.GetString(root, "status") ?? "(missing)"), WireJson.Key(runId));
+                return StreamDecodeResult<PluginResult>.Poison("unknown status " + (payload.GetString("status"u8) ?? "(missing)"), WireJson.Key(runId));
             }
 
-            var retryable = root.TryGetProperty("retryable", out var retryElement) && retryElement.ValueKind == JsonValueKind.True;
-            var attempt = WireJson.ParseInt64(WireJson.Find(fields, WireJson.Attempt)) ?? WireJson.GetInt64(root, WireJson.Attempt);
-            var duration = WireJson.ParseInt64(WireJson.Find(fields, WireJson.DurationMs)) ?? WireJson.GetInt64(root, WireJson.DurationMs);
-            var worker = WireJson.ParseString(WireJson.Find(fields, WireJson.Worker)) ?? WireJson.GetString(root, WireJson.Worker);
+            var attempt = fields.GetInt64(WireJson.Attempt) ?? payload.GetInt64("attempt"u8);
             var result = new PluginResult
             {
                 PluginRunId = runId,
                 Status = status,
-                Output = WireJson.GetString(root, "output"),
-                Error = WireJson.GetString(root, "error"),
-                Retryable = retryable,
+                Output = payload.GetString("output"u8),
+                Error = payload.GetString("error"u8),
+                Retryable = payload.IsTrue("retryable"u8),
                 Attempt = attempt is >= 1 and <= int.MaxValue ? (int)attempt.Value : null,
-                DurationMs = duration,
-                Worker = worker,
+                DurationMs = fields.GetInt64(WireJson.DurationMs) ?? payload.GetInt64("duration_ms"u8),
+                Worker = fields.GetString(WireJson.Worker) ?? payload.GetString("worker"u8),
             };
             return StreamDecodeResult<PluginResult>.Success(result, runId);
+        }
+        catch (InvalidOperationException)
+        {
+            // A string that is not valid UTF-16 once unescaped (a lone surrogate) or not valid UTF-8.
+            return StreamDecodeResult<PluginResult>.Poison(WireJson.NotJson, WireJson.Key(runId));
         }
     }
 }

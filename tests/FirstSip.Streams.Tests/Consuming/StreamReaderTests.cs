@@ -177,12 +177,15 @@ public sealed class StreamReaderTests(RedisServer redis)
         Assert.Single(slow.Attempts);
     }
 
-    [Fact]
-    public async Task Reader_PoisonEntry_DeadLetteredWithReasonAndAcked()
+    [Theory]
+    [InlineData("resp3")]
+    [InlineData("resp2")]
+    public async Task Reader_PoisonEntry_DeadLetteredWithReasonAndAcked(string protocol)
     {
+        // New entries are decoded from the raw reply, whose shape differs between the protocols.
         var streams = new TestStreams();
         var probe = new Probe<PluginResult>();
-        using var host = TestHosts.ResultReader(redis, streams, probe);
+        using var host = TestHosts.ResultReader(redis, streams, probe, protocol: protocol);
         using var dead = new MetricCollector<long>(host.Services.GetRequiredService<IMeterFactory>(), PluginStreamsTelemetry.MeterName, "firstsip.streams.messages.dead_lettered");
         await host.StartAsync();
 
@@ -198,6 +201,7 @@ public sealed class StreamReaderTests(RedisServer redis)
         await host.StopAsync();
 
         Assert.Equal(goodId, probe.Handled.Single().Id);
+        Assert.NotNull(probe.Handled.Single().PublishedAt);
         var entry = probe.DeadLettered.Single();
         Assert.Equal("unknown status weird", entry.Reason);
         Assert.Equal(runId, entry.Key);
@@ -214,6 +218,9 @@ public sealed class StreamReaderTests(RedisServer redis)
         Assert.Equal("v1", (string?)deadEntry["schema_version"]);
         Assert.Equal(1, dead.GetMeasurementSnapshot().Sum(m => m.Value));
         Assert.Contains(host.Services.GetFakeLogCollector().GetSnapshot(), r => r.Level == LogLevel.Warning && r.Message.Contains("unknown status weird", StringComparison.Ordinal));
+
+        // Both were read as new entries: no failed read had them recovered another way.
+        Assert.DoesNotContain(host.Services.GetFakeLogCollector().GetSnapshot(), r => r.Id.Name == "ReadFailed");
     }
 
     [Fact]
@@ -562,6 +569,84 @@ public sealed class StreamReaderTests(RedisServer redis)
         finally
         {
             await privateRedis.DisposeAsync();
+        }
+    }
+    [Fact]
+    public async Task Reader_CodecOfItsOwn_DecodesTheEntrysFields()
+    {
+        var streams = new TestStreams();
+        var builder = TestHosts.CreateBuilder(redis, streams);
+        builder.Services.AddSingleton<IStreamEntryCodec<Tagged>>(new TaggedCodec());
+        var probe = new Probe<Tagged>();
+        builder.Services.AddSingleton(probe);
+        builder.Services.AddPluginStreams().AddStreamReader<Tagged, ProbeHandler<Tagged>>("tagged", o =>
+        {
+            TestHosts.Fast(o);
+            o.StreamName = streams.Prefix + "tagged";
+            o.GroupName = "tag-readers";
+        });
+        using var host = builder.Build();
+        await host.StartAsync();
+
+        byte[] binary = [0, 255, 13, 10, 128];
+        await redis.Database.StreamAddAsync(streams.Prefix + "tagged", [new("tag", "first"), new("blob", binary)]);
+        await redis.Database.StreamAddAsync(streams.Prefix + "tagged", [new("blob", binary)]);
+        await Eventually.WaitAsync(() => probe.Handled.Count == 1 && probe.DeadLettered.Count == 1, "one handled and one dead-lettered");
+        await host.StopAsync();
+
+        var handled = probe.Handled.Single().Message;
+        Assert.Equal("first", handled.Tag);
+        Assert.Equal(binary, handled.Blob);
+        Assert.Equal("no tag", probe.DeadLettered.Single().Reason);
+        var deadEntry = Assert.Single(await redis.Database.StreamRangeAsync(streams.Prefix + "tagged:dead"));
+        Assert.Equal(binary, (byte[]?)deadEntry["blob"]);
+    }
+
+    [Fact]
+    public async Task Reader_CodecThrows_EntryDeadLetteredWithTheError()
+    {
+        var streams = new TestStreams();
+        var builder = TestHosts.CreateBuilder(redis, streams);
+        builder.Services.AddSingleton<IStreamEntryCodec<Tagged>>(new TaggedCodec());
+        var probe = new Probe<Tagged>();
+        builder.Services.AddSingleton(probe);
+        builder.Services.AddPluginStreams().AddStreamReader<Tagged, ProbeHandler<Tagged>>("tagged", o =>
+        {
+            TestHosts.Fast(o);
+            o.StreamName = streams.Prefix + "tagged";
+            o.GroupName = "tag-readers";
+        });
+        using var host = builder.Build();
+        await host.StartAsync();
+
+        await redis.Database.StreamAddAsync(streams.Prefix + "tagged", [new("tag", "throw")]);
+        await redis.Database.StreamAddAsync(streams.Prefix + "tagged", [new("tag", "second")]);
+        await Eventually.WaitAsync(() => probe.Handled.Count == 1 && probe.DeadLettered.Count == 1, "the reader went on after the codec threw");
+        await host.StopAsync();
+
+        Assert.Equal("second", probe.Handled.Single().Message.Tag);
+        Assert.Equal("the codec failed: tag says throw", probe.DeadLettered.Single().Reason);
+    }
+
+    internal sealed record Tagged(string Tag, byte[]? Blob);
+
+    /// <summary>A codec of an application's own, reading plain fields rather than a JSON payload.</summary>
+    private sealed class TaggedCodec : IStreamEntryCodec<Tagged>
+    {
+        public NameValueEntry[] Encode(Tagged message) => [new("tag", message.Tag), new("blob", message.Blob)];
+
+        public StreamDecodeResult<Tagged> Decode(NameValueEntry[] fields)
+        {
+            var tag = fields.FirstOrDefault(f => f.Name == "tag").Value;
+            if (tag == "throw")
+            {
+                throw new InvalidOperationException("tag says throw");
+            }
+
+            var blob = fields.FirstOrDefault(f => f.Name == "blob").Value;
+            return tag.IsNull
+                ? StreamDecodeResult<Tagged>.Poison("no tag")
+                : StreamDecodeResult<Tagged>.Success(new Tagged(tag!, blob.IsNull ? null : (byte[]?)blob));
         }
     }
 }

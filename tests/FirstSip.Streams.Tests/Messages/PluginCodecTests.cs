@@ -145,5 +145,34 @@ public sealed class PluginCodecTests
         Assert.False(PluginResultCodec.Instance.Decode(asBytes).IsPoison);
     }
 
+    [Theory]
+    [InlineData("{\"plugin_run_id\":\"3f2b8c1e-9a4d-4c6b-8f0e-2d7a1b5c9e40\",\"status\":\"completed\",\"output\":\"\\ud800\"}")]
+    [InlineData("{\"plugin_run_id\":\"3f2b8c1e-9a4d-4c6b-8f0e-2d7a1b5c9e40\",\"status\":\"completed\"} trailing")]
+    [InlineData("{\"plugin_run_id\":\"3f2b8c1e-9a4d-4c6b-8f0e-2d7a1b5c9e40\",\"status\":\"completed\",\"output\":[1,}")]
+    [InlineData("")]
+    public void Result_TextThatIsNotJson_IsPoison(string payload)
+    {
+        // A lone surrogate escape parses as JSON but cannot become a string: it is poison too, not an exception.
+        var decoded = PluginResultCodec.Instance.Decode([new("payload", payload)]);
+        Assert.Equal("payload is not valid JSON", decoded.PoisonReason);
+    }
+
+    [Fact]
+    public void Result_InvalidUtf8InAString_IsPoison()
+    {
+        byte[] payload = [.. "{\"plugin_run_id\":\"3f2b8c1e-9a4d-4c6b-8f0e-2d7a1b5c9e40\",\"status\":\"completed\",\"output\":\""u8, 0xff, .. "\"}"u8];
+        var decoded = PluginResultCodec.Instance.Decode([new("payload", payload)]);
+        Assert.Equal("payload is not valid JSON", decoded.PoisonReason);
+        Assert.Equal("3f2b8c1e-9a4d-4c6b-8f0e-2d7a1b5c9e40", decoded.Key);
+    }
+
+    [Fact]
+    public void Result_DuplicateProperty_LastOneWins()
+    {
+        var decoded = PluginResultCodec.Instance.Decode([new("payload", "{\"plugin_run_id\":\"3f2b8c1e-9a4d-4c6b-8f0e-2d7a1b5c9e40\",\"status\":\"failed\",\"output\":{\"a\": [1, 2]},\"status\":\"completed\"}")]);
+        Assert.Equal(PluginResultStatus.Completed, decoded.Message!.Status);
+        Assert.Equal("{\"a\": [1, 2]}", decoded.Message.Output);
+    }
+
     internal sealed record Sample(string Name, int Count);
 }

@@ -9,108 +9,85 @@ namespace FirstSip.Streams.Internal;
 /// <content>Processing one entry: decode, handle and acknowledge, or dead-letter.</content>
 internal sealed partial class StreamReaderService<TMessage, THandler>
 {
-    private async Task ProcessAsync(StreamEntry entry, string id, long deliveryCount)
+    private async Task ProcessAsync(ReceivedEntry<TMessage> entry)
     {
         try
         {
-            var fields = entry.Values;
-            if (fields is null || fields.Length == 0)
+            if (entry.Deleted)
             {
                 // Deleted from the stream while pending: nothing to handle; drop it from the pending list.
                 StreamsMetrics.Add(_metrics.DeletedWhilePending, 1, StreamName, GroupName);
-                _logger.DeletedWhilePending(id, StreamName, GroupName);
+                _logger.DeletedWhilePending(entry.Id, StreamName, GroupName);
                 _acks.Writer.TryWrite(entry.Id);
                 return;
             }
 
-            if (_logger.IsEnabled(LogLevel.Trace))
+            var decoded = entry.Decoded;
+            if (entry.PayloadSize > _streamsOptions.MaxPayloadBytes)
             {
-                _logger.EntryPayload(id, StreamName, WireJson.ParseString(WireJson.Find(fields, WireJson.Payload)));
-            }
-
-            var size = PayloadSize(fields);
-            if (size > _streamsOptions.MaxPayloadBytes)
-            {
-                var key = _codec.Decode(fields).Key;
-                await DeadLetterAsync(entry, id, PayloadTooLargeException.Describe(size, _streamsOptions.MaxPayloadBytes), key, deliveryCount).ConfigureAwait(false);
+                await DeadLetterAsync(entry, PayloadTooLargeException.Describe(entry.PayloadSize, _streamsOptions.MaxPayloadBytes), decoded.Key).ConfigureAwait(false);
                 return;
             }
 
-            var decoded = _codec.Decode(fields);
             if (decoded.IsPoison)
             {
-                await DeadLetterAsync(entry, id, decoded.PoisonReason!, decoded.Key, deliveryCount).ConfigureAwait(false);
+                await DeadLetterAsync(entry, decoded.PoisonReason!, decoded.Key).ConfigureAwait(false);
                 return;
             }
 
-            if (deliveryCount > _options.MaxDeliveries)
+            if (entry.DeliveryCount > _options.MaxDeliveries)
             {
-                var reason = string.Create(CultureInfo.InvariantCulture, $"delivered {deliveryCount} times, more than the maximum {_options.MaxDeliveries}");
-                await DeadLetterAsync(entry, id, reason, decoded.Key, deliveryCount).ConfigureAwait(false);
+                var reason = string.Create(CultureInfo.InvariantCulture, $"delivered {entry.DeliveryCount} times, more than the maximum {_options.MaxDeliveries}");
+                await DeadLetterAsync(entry, reason, decoded.Key).ConfigureAwait(false);
                 return;
             }
 
-            await HandleAsync(entry, id, decoded.Message!, fields, deliveryCount).ConfigureAwait(false);
+            await HandleAsync(entry, decoded.Message!).ConfigureAwait(false);
         }
 #pragma warning disable CA1031 // The process edge: a failure of one entry must never stop the reader.
         catch (Exception ex)
 #pragma warning restore CA1031
         {
             StreamsMetrics.Add(_metrics.Failed, 1, StreamName, GroupName);
-            _logger.HandlerFailed(ex, id, StreamName, deliveryCount);
+            _logger.HandlerFailed(ex, entry.Id, StreamName, entry.DeliveryCount);
         }
         finally
         {
-            _inFlight.TryRemove(id, out _);
+            _inFlight.TryRemove(entry.Id, out _);
             _slots.Release();
         }
     }
 
-    private static long PayloadSize(NameValueEntry[] fields)
+    private async Task HandleAsync(ReceivedEntry<TMessage> entry, TMessage message)
     {
-        var payload = WireJson.Find(fields, WireJson.Payload);
-        if (!payload.IsNull)
-        {
-            return WireJson.Utf8Length(payload);
-        }
-
-        long size = 0;
-        foreach (var field in fields)
-        {
-            size += WireJson.Utf8Length(field.Value);
-        }
-
-        return size;
-    }
-
-    private async Task HandleAsync(StreamEntry entry, string id, TMessage message, NameValueEntry[] fields, long deliveryCount)
-    {
-        var traceParent = WireJson.ParseString(WireJson.Find(fields, WireJson.TraceParent));
-        var traceState = WireJson.ParseString(WireJson.Find(fields, WireJson.TraceState));
-        var publishedAt = WireJson.ParseInt64(WireJson.Find(fields, WireJson.PublishedAt));
+        var id = entry.Id;
         var envelope = new StreamMessage<TMessage>
         {
             Id = id,
             StreamName = StreamName,
             Message = message,
-            DeliveryCount = deliveryCount,
-            PublishedAt = publishedAt is { } seconds ? DateTimeOffset.FromUnixTimeSeconds(seconds) : null,
-            TraceParent = traceParent,
-            TraceState = traceState,
+            DeliveryCount = entry.DeliveryCount,
+            PublishedAt = entry.PublishedAt is { } seconds ? DateTimeOffset.FromUnixTimeSeconds(seconds) : null,
+            TraceParent = entry.TraceParent,
+            TraceState = entry.TraceState,
         };
 
-        using var activity = StartProcessActivity(id, traceParent, traceState, deliveryCount);
+        using var activity = StartProcessActivity(id, entry.TraceParent, entry.TraceState, entry.DeliveryCount);
         var started = _timeProvider.GetTimestamp();
         try
         {
             var scope = _scopeFactory.CreateAsyncScope();
-            await using (scope.ConfigureAwait(false))
+            try
             {
                 var handler = scope.ServiceProvider.GetRequiredService<THandler>();
                 await handler.HandleAsync(envelope, _handlerCancellation.Token).ConfigureAwait(false);
             }
+            finally
+            {
+                await scope.DisposeAsync().ConfigureAwait(false);
+            }
 
-            _acks.Writer.TryWrite(entry.Id);
+            _acks.Writer.TryWrite(id);
             StreamsMetrics.Add(_metrics.Processed, 1, StreamName, GroupName);
         }
         catch (OperationCanceledException) when (_handlerCancellation.IsCancellationRequested)
@@ -123,7 +100,7 @@ internal sealed partial class StreamReaderService<TMessage, THandler>
 #pragma warning restore CA1031
         {
             StreamsMetrics.Add(_metrics.Failed, 1, StreamName, GroupName);
-            _logger.HandlerFailed(ex, id, StreamName, deliveryCount);
+            _logger.HandlerFailed(ex, id, StreamName, entry.DeliveryCount);
             if (activity is not null)
             {
                 activity.SetStatus(ActivityStatusCode.Error, ex.Message);
@@ -162,8 +139,9 @@ internal sealed partial class StreamReaderService<TMessage, THandler>
         return activity;
     }
 
-    private async Task DeadLetterAsync(StreamEntry entry, string id, string reason, string? key, long deliveryCount)
+    private async Task DeadLetterAsync(ReceivedEntry<TMessage> entry, string reason, string? key)
     {
+        var id = entry.Id;
         var deadEntry = new DeadLetteredEntry
         {
             StreamName = StreamName,
@@ -171,16 +149,20 @@ internal sealed partial class StreamReaderService<TMessage, THandler>
             EntryId = id,
             Reason = reason,
             Key = key,
-            DeliveryCount = deliveryCount,
+            DeliveryCount = entry.DeliveryCount,
         };
 
         try
         {
             var scope = _scopeFactory.CreateAsyncScope();
-            await using (scope.ConfigureAwait(false))
+            try
             {
                 var handler = scope.ServiceProvider.GetRequiredService<THandler>();
                 await handler.OnDeadLetteredAsync(deadEntry, _handlerCancellation.Token).ConfigureAwait(false);
+            }
+            finally
+            {
+                await scope.DisposeAsync().ConfigureAwait(false);
             }
         }
 #pragma warning disable CA1031 // If the handler cannot record the failure, nothing is acknowledged and the entry comes back.
@@ -192,7 +174,7 @@ internal sealed partial class StreamReaderService<TMessage, THandler>
             return;
         }
 
-        var original = entry.Values;
+        var original = entry.Fields ?? [];
         var fields = new NameValueEntry[original.Length + 5];
         original.CopyTo(fields, 0);
         var i = original.Length;
@@ -206,7 +188,7 @@ internal sealed partial class StreamReaderService<TMessage, THandler>
         {
             var transaction = Database.CreateTransaction();
             _ = transaction.StreamAddAsync(_deadKey, fields);
-            _ = transaction.StreamAcknowledgeAsync(_key, _group, entry.Id);
+            _ = transaction.StreamAcknowledgeAsync(_key, _group, id);
             if (!await transaction.ExecuteAsync().ConfigureAwait(false))
             {
                 throw new RedisException("The dead-letter transaction was not executed.");

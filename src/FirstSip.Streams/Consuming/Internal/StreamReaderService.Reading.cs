@@ -13,7 +13,7 @@ internal sealed partial class StreamReaderService<TMessage, THandler>
         var recovering = false;
         var backlog = true;
         RedisValue recoverCursor = "0";
-        Task<StreamEntry[]>? ahead = null;
+        Task<RespResult>? ahead = null;
         var aheadReserved = 0;
         while (!stoppingToken.IsCancellationRequested)
         {
@@ -51,20 +51,21 @@ internal sealed partial class StreamReaderService<TMessage, THandler>
             }
 
             var wasRecovering = ahead is null && recovering;
-            StreamEntry[] entries;
-            long[]? deliveryCounts = null;
+            int count;
             try
             {
                 if (ahead is not null)
                 {
                     var read = ahead;
                     ahead = null;
-                    entries = await read.ConfigureAwait(false);
-                    backlog = entries.Length == reserved;
+                    using var reply = await read.ConfigureAwait(false);
+                    count = ReceiveReply(reply);
+                    backlog = count == reserved;
                 }
                 else if (recovering)
                 {
-                    entries = await Database.StreamReadGroupAsync(_key, _group, ConsumerName, recoverCursor, reserved).ConfigureAwait(false);
+                    var entries = await Database.StreamReadGroupAsync(_key, _group, ConsumerName, recoverCursor, reserved).ConfigureAwait(false);
+                    count = 0;
                     if (entries.Length == 0)
                     {
                         recovering = false;
@@ -72,16 +73,16 @@ internal sealed partial class StreamReaderService<TMessage, THandler>
                     else
                     {
                         recoverCursor = entries[^1].Id;
-                        deliveryCounts = await GetDeliveryCountsAsync(entries).ConfigureAwait(false);
+                        count = ReceiveTyped(entries, await GetDeliveryCountsAsync(entries).ConfigureAwait(false));
                         _logger.RecoveredPending(entries.Length, ConsumerName, StreamName);
                     }
                 }
                 else
                 {
-                    entries = await ReadNewAsync(reserved, backlog).ConfigureAwait(false);
+                    count = await ReadNewAsync(reserved, backlog).ConfigureAwait(false);
 
                     // A full read means more is probably waiting: read again without blocking.
-                    backlog = entries.Length == reserved;
+                    backlog = count == reserved;
                 }
 
                 retryDelay = TimeSpan.FromMilliseconds(100);
@@ -116,19 +117,19 @@ internal sealed partial class StreamReaderService<TMessage, THandler>
             }
 
             // While a backlog lasts, fetch the next batch (into slots of its own) while this one is handled.
-            if (backlog && !wasRecovering && entries.Length > 0 && !stoppingToken.IsCancellationRequested
+            if (backlog && !wasRecovering && count > 0 && !stoppingToken.IsCancellationRequested
                 && Volatile.Read(ref _recoveryRequested) == 0)
             {
                 aheadReserved = ReserveSlots(_options.BatchSize);
                 if (aheadReserved > 0)
                 {
-                    ahead = Database.StreamReadGroupAsync(_key, _group, ConsumerName, StreamPosition.NewMessages, aheadReserved);
+                    ahead = Database.ExecuteRespAsync("XREADGROUP", ReadArguments(aheadReserved, null));
                 }
             }
 
-            DispatchBatch(entries, deliveryCounts, reserved);
+            DispatchBatch(count, reserved);
 
-            if (entries.Length == 0 && !wasRecovering && _options.ReadMode == StreamReadMode.Polling
+            if (count == 0 && !wasRecovering && _options.ReadMode == StreamReadMode.Polling
                 && !await DelayAsync(_options.PollInterval, stoppingToken).ConfigureAwait(false))
             {
                 break;
@@ -140,7 +141,8 @@ internal sealed partial class StreamReaderService<TMessage, THandler>
             // Stopping with a read still out: what it delivered is handled during the grace period.
             try
             {
-                DispatchBatch(await ahead.ConfigureAwait(false), null, aheadReserved);
+                using var reply = await ahead.ConfigureAwait(false);
+                DispatchBatch(ReceiveReply(reply), aheadReserved);
             }
 #pragma warning disable CA1031 // The entries of a failed read stay pending and are reclaimed.
             catch (Exception ex)
@@ -164,18 +166,20 @@ internal sealed partial class StreamReaderService<TMessage, THandler>
         return taken;
     }
 
-    /// <summary>Starts handling a batch in the slots reserved for it, and gives back the slots it did not use.</summary>
-    private void DispatchBatch(StreamEntry[] entries, long[]? deliveryCounts, int reserved)
+    /// <summary>Starts handling the received batch in the slots reserved for it, and gives back the slots it did not use.</summary>
+    private void DispatchBatch(int count, int reserved)
     {
         var used = 0;
-        for (var i = 0; i < entries.Length && used < reserved; i++)
+        for (var i = 0; i < count && used < reserved; i++)
         {
-            if (Dispatch(entries[i], deliveryCounts?[i] ?? 1))
+            if (Dispatch(_received[i]))
             {
                 used++;
             }
         }
 
+        // The buffer is reused for the next batch; it does not keep these messages alive meanwhile.
+        Array.Clear(_received, 0, count);
         if (reserved > used)
         {
             _slots.Release(reserved - used);
@@ -183,17 +187,18 @@ internal sealed partial class StreamReaderService<TMessage, THandler>
     }
 
     /// <summary>
-    /// Reads new entries. While there is a backlog (or in polling mode) the typed, non-blocking XREADGROUP on the
-    /// shared connection is used; when it comes back short, the next read blocks on the dedicated connection.
+    /// Reads new entries into the batch buffer. While there is a backlog (or in polling mode) the read does not block
+    /// and goes over the shared connection; when it comes back empty, the next read blocks on the dedicated connection.
     /// </summary>
-    private async Task<StreamEntry[]> ReadNewAsync(int count, bool backlog)
+    private async Task<int> ReadNewAsync(int count, bool backlog)
     {
         if (_options.ReadMode == StreamReadMode.Polling || backlog)
         {
-            var entries = await Database.StreamReadGroupAsync(_key, _group, ConsumerName, StreamPosition.NewMessages, count).ConfigureAwait(false);
-            if (entries.Length > 0 || _options.ReadMode == StreamReadMode.Polling)
+            using var reply = await Database.ExecuteRespAsync("XREADGROUP", ReadArguments(count, null)).ConfigureAwait(false);
+            var received = ReceiveReply(reply);
+            if (received > 0 || _options.ReadMode == StreamReadMode.Polling)
             {
-                return entries;
+                return received;
             }
         }
 
@@ -207,27 +212,24 @@ internal sealed partial class StreamReaderService<TMessage, THandler>
         var blockMs = (long)Math.Max(1, Math.Min(_options.BlockTime.TotalMilliseconds, connection.TimeoutMilliseconds / 2));
         // Not abandoned on stop: the read returns within the block time, and what it delivered is handled during the
         // shutdown grace period instead of waiting, pending, for another consumer's claim timeout.
-        var reply = await connection.GetDatabase()
-            .ExecuteAsync("XREADGROUP", ["GROUP", _group, ConsumerName, "COUNT", count, "BLOCK", blockMs, "STREAMS", _key, ">"])
-            .ConfigureAwait(false);
-        return ReadReplyParser.Parse(reply);
+        using var blocked = await connection.GetDatabase().ExecuteRespAsync("XREADGROUP", ReadArguments(count, blockMs)).ConfigureAwait(false);
+        return ReceiveReply(blocked);
     }
 
     /// <summary>
     /// Starts processing an entry in a slot the caller reserved; returns false (slot not used) when it is already in flight.
     /// </summary>
-    private bool Dispatch(StreamEntry entry, long deliveryCount)
+    private bool Dispatch(in ReceivedEntry<TMessage> entry)
     {
-        var id = entry.Id.ToString();
-        if (!_inFlight.TryAdd(id, null))
+        if (!_inFlight.TryAdd(entry.Id, null))
         {
             return false;
         }
 
-        var task = ProcessAsync(entry, id, deliveryCount);
+        var task = ProcessAsync(entry);
         if (!task.IsCompleted)
         {
-            _inFlight.TryUpdate(id, task, null);
+            _inFlight.TryUpdate(entry.Id, task, null);
         }
 
         return true;

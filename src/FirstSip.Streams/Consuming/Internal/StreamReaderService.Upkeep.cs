@@ -106,7 +106,7 @@ internal sealed partial class StreamReaderService<TMessage, THandler>
                         return;
                     }
 
-                    if (!Dispatch(claimed[i], counts[i]))
+                    if (!Dispatch(Receive(claimed[i], counts[i])))
                     {
                         _slots.Release();
                     }

@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Globalization;
+using System.Text;
 using System.Text.Encodings.Web;
 using System.Text.Json;
 using StackExchange.Redis;
@@ -102,143 +103,50 @@ internal static class WireJson
     private static Utf8JsonWriter? t_writer;
 
     /// <summary>
-    /// Parses the payload field into a JSON object, or returns the poison reason.
+    /// Checks what every plugin message needs before its own fields are read: a JSON object payload, a supported
+    /// schema version and a readable <c>plugin_run_id</c>. Returns the poison reason, with the run id as
+    /// <paramref name="key"/> when it was readable; or null and the payload object.
     /// </summary>
-    public static string? TryParsePayload(NameValueEntry[] fields, out JsonDocument? document)
+    public static string? TryOpenPluginMessage(in EntryFields fields, out PayloadObject payload, out Guid runId, out string? key)
     {
-        document = null;
-        var payload = Find(fields, Payload);
-        if (payload.IsNull)
+        runId = default;
+        key = null;
+        payload = default;
+        if (!fields.TryGet(Payload, out var json))
         {
             return MissingPayload;
         }
 
-        try
-        {
-            document = JsonDocument.Parse((ReadOnlyMemory<byte>)payload);
-        }
-        catch (JsonException)
-        {
-            return NotJson;
-        }
-
-        if (document.RootElement.ValueKind != JsonValueKind.Object)
-        {
-            document.Dispose();
-            document = null;
-            return NotObject;
-        }
-
-        return null;
-    }
-
-    /// <summary>
-    /// Checks what every plugin message needs before its own fields are read: a JSON object payload, a supported
-    /// schema version and a readable <c>plugin_run_id</c>. Returns the poison reason, with the run id as
-    /// <paramref name="key"/> when it was readable; or null and the open document, which the caller disposes.
-    /// </summary>
-    public static string? TryOpenPluginMessage(NameValueEntry[] fields, out JsonDocument? document, out Guid runId, out string? key)
-    {
-        runId = default;
-        key = null;
-        var error = TryParsePayload(fields, out document);
+        var error = PayloadObject.TryOpen(json, out payload);
         if (error is not null)
         {
             return error;
         }
 
-        var hasRunId = TryGetRunId(document!.RootElement, out runId);
+        var hasRunId = payload.TryGetRunId(out runId);
         if (CheckSchemaVersion(fields) is { } versionError)
         {
             key = hasRunId ? Key(runId) : null;
-            error = versionError;
-        }
-        else if (!hasRunId)
-        {
-            error = RunIdRequired;
-        }
-        else
-        {
-            return null;
+            return versionError;
         }
 
-        document.Dispose();
-        document = null;
-        return error;
+        return hasRunId ? null : RunIdRequired;
     }
 
     /// <summary>The key of a plugin message: its run id as lowercase UUID text.</summary>
     public static string Key(Guid runId) => runId.ToString("D");
 
-    /// <summary>Reads <c>plugin_run_id</c> as a UUID.</summary>
-    public static bool TryGetRunId(JsonElement root, out Guid runId)
-    {
-        runId = default;
-        if (root.TryGetProperty("plugin_run_id", out var value)
-            && value.ValueKind == JsonValueKind.String
-            && (value.TryGetGuid(out runId) || Guid.TryParse(value.GetString(), out runId)))
-        {
-            return true;
-        }
-
-        return false;
-    }
-
     /// <summary>Returns the poison reason for an unsupported schema version, or null when it is v1 (or absent).</summary>
-    public static string? CheckSchemaVersion(NameValueEntry[] fields)
+    public static string? CheckSchemaVersion(in EntryFields fields)
     {
-        var version = Find(fields, SchemaVersion);
-        if (version.IsNull)
-        {
-            // The original publishers always wrote v1; an entry without the field is read as v1.
-            return null;
-        }
-
-        var text = (string?)version;
-        return text == V1 ? null : "unsupported schema_version " + text;
-    }
-
-    public static string? GetString(JsonElement root, string name)
-    {
-        if (!root.TryGetProperty(name, out var value))
+        // The original publishers always wrote v1; an entry without the field is read as v1.
+        if (!fields.TryGet(SchemaVersion, out var version) || version.SequenceEqual("v1"u8))
         {
             return null;
         }
 
-        return value.ValueKind switch
-        {
-            JsonValueKind.String => value.GetString(),
-            JsonValueKind.Null or JsonValueKind.Undefined => null,
-            _ => value.GetRawText(),
-        };
+        return "unsupported schema_version " + Encoding.UTF8.GetString(version);
     }
-
-    public static long? GetInt64(JsonElement root, string name)
-    {
-        if (!root.TryGetProperty(name, out var value))
-        {
-            return null;
-        }
-
-        return value.ValueKind switch
-        {
-            JsonValueKind.Number when value.TryGetInt64(out var number) => number,
-            JsonValueKind.String when long.TryParse(value.GetString(), NumberStyles.Integer, CultureInfo.InvariantCulture, out var number) => number,
-            _ => null,
-        };
-    }
-
-    public static long? ParseInt64(RedisValue value)
-    {
-        if (value.IsNullOrEmpty)
-        {
-            return null;
-        }
-
-        return value.TryParse(out long number) ? number : null;
-    }
-
-    public static string? ParseString(RedisValue value) => value.IsNull ? null : (string?)value;
 
     public static string Format(long value) => value.ToString(CultureInfo.InvariantCulture);
 
