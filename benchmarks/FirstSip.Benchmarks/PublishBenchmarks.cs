@@ -68,21 +68,30 @@ public class PublishBenchmarks
     [BenchmarkCategory("bulk")]
     public Task PublishBulk() => _publisher.PublishManyAsync(_bulk);
 
-    /// <summary>The same XADDs through StackExchange.Redis directly, 256 in flight, for reference.</summary>
+    /// <summary>
+    /// The same XADDs through StackExchange.Redis directly, for reference: as many in flight as the publisher keeps
+    /// by default (1024), sent and waited for in chunks of 128 as it does, with one field array for every message.
+    /// </summary>
     [Benchmark(OperationsPerInvoke = Bulk)]
     [BenchmarkCategory("bulk")]
     public async Task RawXAddBulk()
     {
+        const int InFlight = 1024;
+        const int Chunk = 128;
         var db = _redis.Connection.GetDatabase();
-        var pending = new Task[Bulk];
-        for (var i = 0; i < Bulk; i++)
+        var pending = new Task<RedisValue>[Bulk];
+        for (var start = 0; start < Bulk; start += Chunk)
         {
-            if (i >= 256)
+            var end = Math.Min(Bulk, start + Chunk);
+            if (end - InFlight > 0)
             {
-                await pending[i - 256];
+                await pending[end - InFlight - 1];
             }
 
-            pending[i] = db.StreamAddAsync("bench:publish", _rawFields);
+            for (var i = start; i < end; i++)
+            {
+                pending[i] = db.StreamAddAsync("bench:publish", _rawFields);
+            }
         }
 
         await Task.WhenAll(pending);

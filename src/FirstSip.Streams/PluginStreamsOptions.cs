@@ -55,9 +55,9 @@ public class PluginStreamsOptions
     public int MaxPayloadBytes { get; set; } = 1_048_576;
 
     /// <summary>Gets or sets the most XADD commands <see cref="IStreamPublisher{T}.PublishManyAsync"/> keeps in flight.</summary>
-    /// <value>256 by default.</value>
+    /// <value>1024 by default.</value>
     [Range(1, 100_000)]
-    public int PublishMaxInFlight { get; set; } = 256;
+    public int PublishMaxInFlight { get; set; } = 1024;
 
     /// <summary>Gets or sets how often the hosted trimmer trims the three plugin streams of acknowledged entries.</summary>
     /// <value><see langword="null"/> by default: the periodic trimmer is off.</value>

@@ -30,7 +30,7 @@ public sealed class PluginStreamsServiceCollectionExtensionsTests(RedisServer re
         Assert.Equal("app-workers", options.AppGroup);
         Assert.Equal("firstsip:", options.KeyPrefix);
         Assert.Equal(1_048_576, options.MaxPayloadBytes);
-        Assert.Equal(256, options.PublishMaxInFlight);
+        Assert.Equal(1024, options.PublishMaxInFlight);
         Assert.Null(options.TrimInterval);
     }
 

@@ -38,11 +38,22 @@ public sealed class StreamPublisherTests(RedisServer redis)
         Assert.Equal(request.PluginRunId, PluginRequestCodec.Instance.Decode(entry.Values).Message!.PluginRunId);
     }
 
-    [Fact]
-    public async Task PublishManyAsync_ReturnsIdsInOrder_AndCountsMetric()
+    [Theory]
+    [InlineData(1)]
+    [InlineData(7)]
+    [InlineData(200)]
+    [InlineData(null)]
+    public async Task PublishManyAsync_ReturnsIdsInOrder_AndCountsMetric(int? maxInFlight)
     {
+        // 1000 messages cross several send chunks and in-flight windows, with a partial chunk at the end.
         var streams = new TestStreams();
-        using var host = TestHosts.CreateBuilder(redis, streams).Build();
+        var builder = TestHosts.CreateBuilder(redis, streams);
+        if (maxInFlight is { } max)
+        {
+            builder.Services.Configure<PluginStreamsOptions>(o => o.PublishMaxInFlight = max);
+        }
+
+        using var host = builder.Build();
         using var published = new MetricCollector<long>(host.Services.GetRequiredService<IMeterFactory>(), PluginStreamsTelemetry.MeterName, "firstsip.streams.messages.published");
         var publisher = host.Services.GetRequiredService<IStreamPublisher<PluginResult>>();
         var messages = Enumerable.Range(0, 1000).Select(_ => Results.Completed()).ToArray();

@@ -8,6 +8,9 @@ namespace FirstSip.Streams.Internal;
 /// <summary>Publishes typed messages with XADD (no MAXLEN), adding published_at and the trace context.</summary>
 internal sealed class StreamPublisher<T> : IStreamPublisher<T>
 {
+    /// <summary>Messages encoded and sent together by <see cref="PublishManyAsync"/> (fewer when fewer may be in flight).</summary>
+    private const int SendChunk = 128;
+
     private readonly IConnectionMultiplexer _connection;
     private readonly IStreamEntryCodec<T> _codec;
     private readonly StreamsMetrics _metrics;
@@ -72,60 +75,100 @@ internal sealed class StreamPublisher<T> : IStreamPublisher<T>
         using var activity = StartActivity(messages.Count);
 
         // An oversize message must stop the batch before anything is sent. When the codec bounds every payload under
-        // the limit, each message is encoded just before it is sent; otherwise everything is encoded (and checked) first.
+        // the limit, messages are encoded a chunk ahead of sending, on another thread, while the current chunk is being
+        // sent; otherwise everything is encoded (and checked) first.
+        var count = messages.Count;
+        var chunkSize = Math.Min(SendChunk, _maxInFlight);
         NameValueEntry[][]? encoded = null;
-        if (!FitsByBound(messages))
+        Task<NameValueEntry[][]>? ahead = null;
+        if (FitsByBound(messages))
         {
-            encoded = new NameValueEntry[messages.Count][];
-            for (var i = 0; i < encoded.Length; i++)
+            ahead = Task.FromResult(EncodeChunk(messages, 0, chunkSize, activity));
+        }
+        else
+        {
+            encoded = new NameValueEntry[count][];
+            for (var i = 0; i < count; i++)
             {
                 encoded[i] = Encode(messages[i], activity);
             }
         }
 
-        var count = messages.Count;
         var database = _connection.GetDatabase();
         var pending = new Task<RedisValue>[count];
         var ids = new string[count];
-        var published = 0;
+        var completed = 0;
         try
         {
-            for (var i = 0; i < count; i++)
+            for (var start = 0; start < count; start += chunkSize)
             {
-                if (i >= _maxInFlight)
+                var end = Math.Min(count, start + chunkSize);
+                NameValueEntry[][]? chunk = null;
+                if (ahead is not null)
                 {
-                    // Replies come back in order: waiting on the oldest keeps at most _maxInFlight commands outstanding.
-                    var oldest = i - _maxInFlight;
-                    ids[oldest] = (await pending[oldest].ConfigureAwait(false)).ToString();
-                    published++;
+                    chunk = await ahead.ConfigureAwait(false);
+                    ahead = end < count ? EncodeAheadAsync(messages, end, chunkSize, activity) : null;
+                }
+
+                // Keep at most _maxInFlight commands outstanding. Waiting once per chunk rather than once per command
+                // lets replies arrive in bursts without a wake-up for each one.
+                var mustComplete = end - _maxInFlight;
+                if (mustComplete > completed)
+                {
+                    completed = await CollectAsync(pending, ids, completed, mustComplete).ConfigureAwait(false);
                     cancellationToken.ThrowIfCancellationRequested();
                 }
 
-                pending[i] = database.StreamAddAsync(_key, encoded?[i] ?? Encode(messages[i], activity));
+                for (var i = start; i < end; i++)
+                {
+                    pending[i] = database.StreamAddAsync(_key, chunk is null ? encoded![i] : chunk[i - start]);
+                }
             }
 
-            for (var i = Math.Max(0, count - _maxInFlight); i < count; i++)
-            {
-                ids[i] = (await pending[i].ConfigureAwait(false)).ToString();
-                published++;
-            }
+            completed = await CollectAsync(pending, ids, completed, count).ConfigureAwait(false);
         }
         catch (RedisException ex)
         {
-            ObserveRemaining(pending);
-            StreamsMetrics.Add(_metrics.Published, published, StreamName, null);
+            ObserveRemaining(pending, ahead);
+            StreamsMetrics.Add(_metrics.Published, completed, StreamName, null);
             RecordFailure(activity, ex);
             throw StreamPublishException.For(StreamName, ex);
         }
-        catch (OperationCanceledException)
+        catch (Exception)
         {
-            ObserveRemaining(pending);
-            StreamsMetrics.Add(_metrics.Published, published, StreamName, null);
+            // Cancelled, or a message the codec could not encode: what was sent stays sent.
+            ObserveRemaining(pending, ahead);
+            StreamsMetrics.Add(_metrics.Published, completed, StreamName, null);
             throw;
         }
 
-        StreamsMetrics.Add(_metrics.Published, published, StreamName, null);
+        StreamsMetrics.Add(_metrics.Published, completed, StreamName, null);
         return ids;
+    }
+
+    /// <summary>Waits for the commands <paramref name="from"/> up to <paramref name="to"/> (exclusive) and records their ids.</summary>
+    private static async Task<int> CollectAsync(Task<RedisValue>[] pending, string[] ids, int from, int to)
+    {
+        for (var i = from; i < to; i++)
+        {
+            ids[i] = (await pending[i].ConfigureAwait(false)).ToString();
+        }
+
+        return to;
+    }
+
+    private Task<NameValueEntry[][]> EncodeAheadAsync(IReadOnlyList<T> messages, int start, int size, Activity? activity)
+        => Task.Run(() => EncodeChunk(messages, start, size, activity));
+
+    private NameValueEntry[][] EncodeChunk(IReadOnlyList<T> messages, int start, int size, Activity? activity)
+    {
+        var chunk = new NameValueEntry[Math.Min(size, messages.Count - start)][];
+        for (var i = 0; i < chunk.Length; i++)
+        {
+            chunk[i] = Encode(messages[start + i], activity);
+        }
+
+        return chunk;
     }
 
     private bool FitsByBound(IReadOnlyList<T> messages)
@@ -146,13 +189,15 @@ internal sealed class StreamPublisher<T> : IStreamPublisher<T>
         return true;
     }
 
-    private static void ObserveRemaining(Task<RedisValue>[] pending)
+    private static void ObserveRemaining(Task<RedisValue>[] pending, Task? ahead)
     {
+        // Observe the faults of commands (and of an encoding ahead) nobody awaits any more.
         foreach (var task in pending)
         {
-            // Observe the faults of commands nobody awaits any more.
             task?.ContinueWith(static t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
         }
+
+        ahead?.ContinueWith(static t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
     }
 
     private Activity? StartActivity(int count)
