@@ -11,17 +11,22 @@ namespace FirstSip.Streams;
 /// <c>unsupported schema_version &lt;v&gt;</c>, <c>plugin_run_id is required</c>, <c>unknown kind &lt;value&gt;</c>.
 /// The key is the run id text whenever it was readable.
 /// </remarks>
-public sealed class PluginEventCodec : IStreamEntryCodec<PluginEvent>, IPayloadSizeBound<PluginEvent>, IEntryFieldsDecoder<PluginEvent>
+public sealed class PluginEventCodec : IStreamEntryCodec<PluginEvent>, IPayloadSizeBound<PluginEvent>, IEntryFieldsDecoder<PluginEvent>, IEnvelopeEncoder<PluginEvent>
 {
     /// <summary>Gets the shared instance.</summary>
     public static PluginEventCodec Instance { get; } = new();
 
     /// <inheritdoc/>
     /// <exception cref="ArgumentNullException"><paramref name="message"/> is null.</exception>
-    public NameValueEntry[] Encode(PluginEvent message)
+    public NameValueEntry[] Encode(PluginEvent message) => Encode(message, 0, null);
+
+    /// <inheritdoc/>
+    NameValueEntry[] IEnvelopeEncoder<PluginEvent>.Encode(PluginEvent message, int reserve, PayloadArena? arena) => Encode(message, reserve, arena);
+
+    private static NameValueEntry[] Encode(PluginEvent message, int reserve, PayloadArena? arena)
     {
         ArgumentNullException.ThrowIfNull(message);
-        var payload = WireJson.WritePayload(message, static (writer, e) =>
+        var payload = WireJson.WritePayload(message, arena, static (writer, e) =>
         {
             writer.WriteString(WireJson.RunIdName, e.PluginRunId);
             writer.WriteString(WireJson.KindName, e.Kind switch
@@ -36,7 +41,7 @@ public sealed class PluginEventCodec : IStreamEntryCodec<PluginEvent>, IPayloadS
         });
 
         var count = 2 + (message.Attempt.HasValue ? 1 : 0) + (message.Worker is null ? 0 : 1);
-        var fields = new NameValueEntry[count];
+        var fields = new NameValueEntry[count + reserve];
         var i = 0;
         fields[i++] = new(WireJson.Payload, payload);
         fields[i++] = new(WireJson.SchemaVersion, WireJson.V1);

@@ -13,17 +13,22 @@ namespace FirstSip.Streams;
 /// <c>unsupported schema_version &lt;v&gt;</c>, <c>plugin_run_id is required</c>, <c>plugin_name is required</c>,
 /// <c>settings must be a JSON object</c>. The key is the run id text whenever it was readable.
 /// </remarks>
-public sealed class PluginRequestCodec : IStreamEntryCodec<PluginRequest>, IPayloadSizeBound<PluginRequest>, IEntryFieldsDecoder<PluginRequest>
+public sealed class PluginRequestCodec : IStreamEntryCodec<PluginRequest>, IPayloadSizeBound<PluginRequest>, IEntryFieldsDecoder<PluginRequest>, IEnvelopeEncoder<PluginRequest>
 {
     /// <summary>Gets the shared instance.</summary>
     public static PluginRequestCodec Instance { get; } = new();
 
     /// <inheritdoc/>
     /// <exception cref="ArgumentNullException"><paramref name="message"/> is null.</exception>
-    public NameValueEntry[] Encode(PluginRequest message)
+    public NameValueEntry[] Encode(PluginRequest message) => Encode(message, 0, null);
+
+    /// <inheritdoc/>
+    NameValueEntry[] IEnvelopeEncoder<PluginRequest>.Encode(PluginRequest message, int reserve, PayloadArena? arena) => Encode(message, reserve, arena);
+
+    private static NameValueEntry[] Encode(PluginRequest message, int reserve, PayloadArena? arena)
     {
         ArgumentNullException.ThrowIfNull(message);
-        var payload = WireJson.WritePayload(message, static (writer, request) =>
+        var payload = WireJson.WritePayload(message, arena, static (writer, request) =>
         {
             writer.WriteString(WireJson.RunIdName, request.PluginRunId);
             writer.WriteString(WireJson.PluginNameName, request.PluginName);
@@ -50,7 +55,7 @@ public sealed class PluginRequestCodec : IStreamEntryCodec<PluginRequest>, IPayl
         });
 
         var count = 3 + (message.Deadline.HasValue ? 1 : 0) + (message.TimeoutSeconds.HasValue ? 1 : 0) + (message.Secrets is null ? 0 : 1);
-        var fields = new NameValueEntry[count];
+        var fields = new NameValueEntry[count + reserve];
         var i = 0;
         fields[i++] = new(WireJson.Payload, payload);
         fields[i++] = new(WireJson.SchemaVersion, WireJson.V1);

@@ -12,17 +12,22 @@ namespace FirstSip.Streams;
 /// <c>unsupported schema_version &lt;v&gt;</c>, <c>plugin_run_id is required</c>, <c>unknown status &lt;value&gt;</c>.
 /// The key is the run id text whenever it was readable.
 /// </remarks>
-public sealed class PluginResultCodec : IStreamEntryCodec<PluginResult>, IPayloadSizeBound<PluginResult>, IEntryFieldsDecoder<PluginResult>
+public sealed class PluginResultCodec : IStreamEntryCodec<PluginResult>, IPayloadSizeBound<PluginResult>, IEntryFieldsDecoder<PluginResult>, IEnvelopeEncoder<PluginResult>
 {
     /// <summary>Gets the shared instance.</summary>
     public static PluginResultCodec Instance { get; } = new();
 
     /// <inheritdoc/>
     /// <exception cref="ArgumentNullException"><paramref name="message"/> is null.</exception>
-    public NameValueEntry[] Encode(PluginResult message)
+    public NameValueEntry[] Encode(PluginResult message) => Encode(message, 0, null);
+
+    /// <inheritdoc/>
+    NameValueEntry[] IEnvelopeEncoder<PluginResult>.Encode(PluginResult message, int reserve, PayloadArena? arena) => Encode(message, reserve, arena);
+
+    private static NameValueEntry[] Encode(PluginResult message, int reserve, PayloadArena? arena)
     {
         ArgumentNullException.ThrowIfNull(message);
-        var payload = WireJson.WritePayload(message, static (writer, result) =>
+        var payload = WireJson.WritePayload(message, arena, static (writer, result) =>
         {
             writer.WriteString(WireJson.RunIdName, result.PluginRunId);
             writer.WriteString(WireJson.StatusName, result.Status == PluginResultStatus.Completed ? WireJson.Completed : WireJson.Failed);
@@ -32,7 +37,7 @@ public sealed class PluginResultCodec : IStreamEntryCodec<PluginResult>, IPayloa
         });
 
         var count = 2 + (message.Attempt.HasValue ? 1 : 0) + (message.DurationMs.HasValue ? 1 : 0) + (message.Worker is null ? 0 : 1);
-        var fields = new NameValueEntry[count];
+        var fields = new NameValueEntry[count + reserve];
         var i = 0;
         fields[i++] = new(WireJson.Payload, payload);
         fields[i++] = new(WireJson.SchemaVersion, WireJson.V1);

@@ -73,8 +73,8 @@ internal static class WireJson
         return RedisValue.Null;
     }
 
-    /// <summary>Serializes a JSON payload written by <paramref name="write"/> into UTF-8 bytes.</summary>
-    public static byte[] WritePayload<TState>(TState state, Action<Utf8JsonWriter, TState> write)
+    /// <summary>Serializes a JSON payload written by <paramref name="write"/>: into <paramref name="arena"/> when given, else an array of its own.</summary>
+    public static RedisValue WritePayload<TState>(TState state, PayloadArena? arena, Action<Utf8JsonWriter, TState> write)
     {
         // One buffer and writer per thread, reset for each payload: only the result array is allocated.
         var buffer = t_buffer ??= new ArrayBufferWriter<byte>(1024);
@@ -85,7 +85,7 @@ internal static class WireJson
         write(writer, state);
         writer.WriteEndObject();
         writer.Flush();
-        var payload = buffer.WrittenSpan.ToArray();
+        RedisValue payload = arena is null ? buffer.WrittenSpan.ToArray() : arena.Store(buffer.WrittenSpan);
         if (buffer.Capacity > 64 * 1024)
         {
             // Do not keep a huge buffer alive on the thread after an unusually large payload.

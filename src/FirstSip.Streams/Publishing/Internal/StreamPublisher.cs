@@ -80,7 +80,7 @@ internal sealed class StreamPublisher<T> : IStreamPublisher<T>
         var count = messages.Count;
         var chunkSize = Math.Min(SendChunk, _maxInFlight);
         NameValueEntry[][]? encoded = null;
-        Task<NameValueEntry[][]>? ahead = null;
+        Task<EncodedChunk>? ahead = null;
         if (FitsByBound(messages))
         {
             ahead = Task.FromResult(EncodeChunk(messages, 0, chunkSize, activity));
@@ -98,12 +98,15 @@ internal sealed class StreamPublisher<T> : IStreamPublisher<T>
         var pending = new Task<RedisValue>[count];
         var ids = new string[count];
         var completed = 0;
+
+        // Chunks sent whose payload arenas go back to the pool once all their commands have completed.
+        var inFlight = new Queue<(int End, PayloadArena Arena)>();
         try
         {
             for (var start = 0; start < count; start += chunkSize)
             {
                 var end = Math.Min(count, start + chunkSize);
-                NameValueEntry[][]? chunk = null;
+                EncodedChunk? chunk = null;
                 if (ahead is not null)
                 {
                     chunk = await ahead.ConfigureAwait(false);
@@ -116,16 +119,23 @@ internal sealed class StreamPublisher<T> : IStreamPublisher<T>
                 if (mustComplete > completed)
                 {
                     completed = await CollectAsync(pending, ids, completed, mustComplete).ConfigureAwait(false);
+                    ReleaseCompleted(inFlight, completed);
                     cancellationToken.ThrowIfCancellationRequested();
                 }
 
                 for (var i = start; i < end; i++)
                 {
-                    pending[i] = database.StreamAddAsync(_key, chunk is null ? encoded![i] : chunk[i - start]);
+                    pending[i] = database.StreamAddAsync(_key, chunk is null ? encoded![i] : chunk.Fields[i - start]);
+                }
+
+                if (chunk is not null)
+                {
+                    inFlight.Enqueue((end, chunk.Arena));
                 }
             }
 
             completed = await CollectAsync(pending, ids, completed, count).ConfigureAwait(false);
+            ReleaseCompleted(inFlight, completed);
         }
         catch (RedisException ex)
         {
@@ -146,6 +156,14 @@ internal sealed class StreamPublisher<T> : IStreamPublisher<T>
         return ids;
     }
 
+    private static void ReleaseCompleted(Queue<(int End, PayloadArena Arena)> inFlight, int completed)
+    {
+        while (inFlight.TryPeek(out var chunk) && chunk.End <= completed)
+        {
+            inFlight.Dequeue().Arena.Release();
+        }
+    }
+
     /// <summary>Waits for the commands <paramref name="from"/> up to <paramref name="to"/> (exclusive) and records their ids.</summary>
     private static async Task<int> CollectAsync(Task<RedisValue>[] pending, string[] ids, int from, int to)
     {
@@ -157,19 +175,23 @@ internal sealed class StreamPublisher<T> : IStreamPublisher<T>
         return to;
     }
 
-    private Task<NameValueEntry[][]> EncodeAheadAsync(IReadOnlyList<T> messages, int start, int size, Activity? activity)
+    private Task<EncodedChunk> EncodeAheadAsync(IReadOnlyList<T> messages, int start, int size, Activity? activity)
         => Task.Run(() => EncodeChunk(messages, start, size, activity));
 
-    private NameValueEntry[][] EncodeChunk(IReadOnlyList<T> messages, int start, int size, Activity? activity)
+    private EncodedChunk EncodeChunk(IReadOnlyList<T> messages, int start, int size, Activity? activity)
     {
-        var chunk = new NameValueEntry[Math.Min(size, messages.Count - start)][];
-        for (var i = 0; i < chunk.Length; i++)
+        var arena = new PayloadArena();
+        var fields = new NameValueEntry[Math.Min(size, messages.Count - start)][];
+        for (var i = 0; i < fields.Length; i++)
         {
-            chunk[i] = Encode(messages[start + i], activity);
+            fields[i] = Encode(messages[start + i], activity, arena);
         }
 
-        return chunk;
+        return new EncodedChunk(fields, arena);
     }
+
+    /// <summary>The entries of one chunk of a bulk publish, and the arena their payloads live in until they are sent.</summary>
+    private sealed record EncodedChunk(NameValueEntry[][] Fields, PayloadArena Arena);
 
     private bool FitsByBound(IReadOnlyList<T> messages)
     {
@@ -233,34 +255,36 @@ internal sealed class StreamPublisher<T> : IStreamPublisher<T>
         }
     }
 
-    private NameValueEntry[] Encode(T message, Activity? activity)
+    private NameValueEntry[] Encode(T message, Activity? activity, PayloadArena? arena = null)
     {
-        var own = _codec.Encode(message);
-        long size = 0;
-        var payload = WireJson.Find(own, WireJson.Payload);
-        if (!payload.IsNull)
+        var context = activity ?? Activity.Current;
+        var traceParent = context is { IdFormat: ActivityIdFormat.W3C } ? context.Id : null;
+        var traceState = traceParent is null ? null : context!.TraceStateString;
+        var reserve = 1 + (traceParent is null ? 0 : 1) + (traceState is null ? 0 : 1);
+
+        // The codec's fields and the ones added here share one array when the codec can leave room for them.
+        NameValueEntry[] fields;
+        int own;
+        if (_codec is IEnvelopeEncoder<T> envelope)
         {
-            size = WireJson.Utf8Length(payload);
+            fields = envelope.Encode(message, reserve, arena);
+            own = fields.Length - reserve;
         }
         else
         {
-            foreach (var field in own)
-            {
-                size += WireJson.Utf8Length(field.Value);
-            }
+            var encoded = _codec.Encode(message);
+            fields = new NameValueEntry[encoded.Length + reserve];
+            encoded.CopyTo(fields, 0);
+            own = encoded.Length;
         }
 
+        var size = PayloadSize(fields.AsSpan(0, own));
         if (size > _maxPayloadBytes)
         {
             throw new PayloadTooLargeException(size, _maxPayloadBytes);
         }
 
-        var context = activity ?? Activity.Current;
-        var traceParent = context is { IdFormat: ActivityIdFormat.W3C } ? context.Id : null;
-        var traceState = traceParent is null ? null : context!.TraceStateString;
-        var fields = new NameValueEntry[own.Length + 1 + (traceParent is null ? 0 : 1) + (traceState is null ? 0 : 1)];
-        own.CopyTo(fields, 0);
-        var i = own.Length;
+        var i = own;
         fields[i++] = new(WireJson.PublishedAt, _timeProvider.GetUtcNow().ToUnixTimeSeconds());
         if (traceParent is not null)
         {
@@ -273,5 +297,22 @@ internal sealed class StreamPublisher<T> : IStreamPublisher<T>
         }
 
         return fields;
+    }
+
+    /// <summary>The size the payload limit applies to: the payload field, or all values when there is none.</summary>
+    private static long PayloadSize(ReadOnlySpan<NameValueEntry> fields)
+    {
+        long total = 0;
+        foreach (var field in fields)
+        {
+            if (field.Name == WireJson.Payload)
+            {
+                return WireJson.Utf8Length(field.Value);
+            }
+
+            total += WireJson.Utf8Length(field.Value);
+        }
+
+        return total;
     }
 }
