@@ -75,7 +75,8 @@ public sealed class PluginEventCodec : IStreamEntryCodec<PluginEvent>, IPayloadS
 
     private static StreamDecodeResult<PluginEvent> Decode(in EntryFields fields)
     {
-        var error = WireJson.TryOpenPluginMessage(fields, out var payload, out var runId, out var key);
+        Span<PayloadProperty> properties = stackalloc PayloadProperty[WireJson.PropertyTableSize];
+        var error = WireJson.TryOpenPluginMessage(fields, properties, out var payload, out var runId, out var key);
         if (error is not null)
         {
             return StreamDecodeResult<PluginEvent>.Poison(error, key);

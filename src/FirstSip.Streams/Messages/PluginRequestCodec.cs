@@ -99,7 +99,8 @@ public sealed class PluginRequestCodec : IStreamEntryCodec<PluginRequest>, IPayl
 
     private static StreamDecodeResult<PluginRequest> Decode(in EntryFields fields)
     {
-        var error = WireJson.TryOpenPluginMessage(fields, out var payload, out var runId, out var key);
+        Span<PayloadProperty> properties = stackalloc PayloadProperty[WireJson.PropertyTableSize];
+        var error = WireJson.TryOpenPluginMessage(fields, properties, out var payload, out var runId, out var key);
         if (error is not null)
         {
             return StreamDecodeResult<PluginRequest>.Poison(error, key);
@@ -132,7 +133,7 @@ public sealed class PluginRequestCodec : IStreamEntryCodec<PluginRequest>, IPayl
                 userId = userValue.TokenType switch
                 {
                     JsonTokenType.String => userValue.GetString() ?? string.Empty,
-                    JsonTokenType.Number => payload.RawText(ref userValue),
+                    JsonTokenType.Number => payload.GetRawText("user_id"u8)!,
                     _ => string.Empty,
                 };
             }

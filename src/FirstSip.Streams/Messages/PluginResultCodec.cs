@@ -76,7 +76,8 @@ public sealed class PluginResultCodec : IStreamEntryCodec<PluginResult>, IPayloa
 
     private static StreamDecodeResult<PluginResult> Decode(in EntryFields fields)
     {
-        var error = WireJson.TryOpenPluginMessage(fields, out var payload, out var runId, out var key);
+        Span<PayloadProperty> properties = stackalloc PayloadProperty[WireJson.PropertyTableSize];
+        var error = WireJson.TryOpenPluginMessage(fields, properties, out var payload, out var runId, out var key);
         if (error is not null)
         {
             return StreamDecodeResult<PluginResult>.Poison(error, key);

@@ -572,6 +572,25 @@ public sealed class StreamReaderTests(RedisServer redis)
         }
     }
     [Fact]
+    public async Task Reader_RepeatedField_FirstOccurrenceWins()
+    {
+        var streams = new TestStreams();
+        var probe = new Probe<PluginResult>();
+        using var host = TestHosts.ResultReader(redis, streams, probe);
+        await host.StartAsync();
+
+        var first = PluginResultCodec.Instance.Encode(Results.Completed("first"));
+        var second = PluginResultCodec.Instance.Encode(Results.Completed("second"));
+        await redis.Database.StreamAddAsync(streams.Results, [.. first, .. second, new("published_at", 1771469823), new("published_at", 5)]);
+        await Eventually.WaitAsync(() => probe.Handled.Count == 1, "handled");
+        await host.StopAsync();
+
+        var handled = probe.Handled.Single();
+        Assert.Equal("first", handled.Message.Output);
+        Assert.Equal(DateTimeOffset.FromUnixTimeSeconds(1771469823), handled.PublishedAt);
+    }
+
+    [Fact]
     public async Task Reader_CodecOfItsOwn_DecodesTheEntrysFields()
     {
         var streams = new TestStreams();

@@ -174,5 +174,25 @@ public sealed class PluginCodecTests
         Assert.Equal("{\"a\": [1, 2]}", decoded.Message.Output);
     }
 
+    [Fact]
+    public void Result_ManyUnknownProperties_StillDecoded()
+    {
+        // More top-level properties than the decoder notes up front: lookups fall back to scanning the text.
+        var extra = string.Concat(Enumerable.Range(0, 40).Select(i => $"\"x{i}\":{{\"n\":[{i}]}},"));
+        var payload = "{" + extra + "\"plugin_run_id\":\"3f2b8c1e-9a4d-4c6b-8f0e-2d7a1b5c9e40\",\"status\":\"completed\",\"output\":\"first\",\"output\":\"last\"}";
+        var decoded = PluginResultCodec.Instance.Decode([new("payload", payload)]);
+        Assert.Equal(PluginResultStatus.Completed, decoded.Message!.Status);
+        Assert.Equal("last", decoded.Message.Output);
+    }
+
+    [Fact]
+    public void Result_EscapedPropertyName_IsMatched()
+    {
+        var decoded = PluginResultCodec.Instance.Decode([new("payload", "{\"plugin\\u005frun_id\":\"3f2b8c1e-9a4d-4c6b-8f0e-2d7a1b5c9e40\",\"st\\u0061tus\":\"failed\",\"error\":\"boom\"}")]);
+        Assert.Equal(RunId, decoded.Message!.PluginRunId);
+        Assert.Equal(PluginResultStatus.Failed, decoded.Message.Status);
+        Assert.Equal("boom", decoded.Message.Error);
+    }
+
     internal sealed record Sample(string Name, int Count);
 }

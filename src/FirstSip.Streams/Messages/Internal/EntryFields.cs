@@ -10,14 +10,57 @@ namespace FirstSip.Streams.Internal;
 /// <remarks>When a name occurs more than once, the first occurrence wins.</remarks>
 internal readonly ref struct EntryFields
 {
+    // The protocol's fields, found in one pass over a raw entry; a lookup of any other name scans the entry again.
+    private const int PayloadBit = 1, SchemaVersionBit = 2, PublishedAtBit = 4, TraceParentBit = 8, TraceStateBit = 16,
+        AttemptBit = 32, DurationMsBit = 64, WorkerBit = 128;
+
     private readonly NameValueEntry[]? _fields;
     private readonly RespReader _raw;
+    private readonly int _found;
+    private readonly ReadOnlySpan<byte> _payload;
+    private readonly ReadOnlySpan<byte> _schemaVersion;
+    private readonly ReadOnlySpan<byte> _publishedAt;
+    private readonly ReadOnlySpan<byte> _traceParent;
+    private readonly ReadOnlySpan<byte> _traceState;
+    private readonly ReadOnlySpan<byte> _attempt;
+    private readonly ReadOnlySpan<byte> _durationMs;
+    private readonly ReadOnlySpan<byte> _worker;
 
     /// <summary>A view of materialized fields.</summary>
     public EntryFields(NameValueEntry[] fields) => _fields = fields;
 
     /// <summary>A view of a raw entry; <paramref name="fieldArray"/> is positioned on the entry's field array.</summary>
-    public EntryFields(in RespReader fieldArray) => _raw = fieldArray.Clone();
+    public EntryFields(in RespReader fieldArray)
+    {
+        _raw = fieldArray.Clone();
+        var reader = fieldArray.Clone();
+        var count = reader.AggregateLength() / 2;
+        for (var i = 0; i < count; i++)
+        {
+            reader.MoveNextScalar();
+            var bit = KnownBit(ref reader);
+            reader.MoveNextScalar();
+            if (bit == 0 || (_found & bit) != 0)
+            {
+                // Not a protocol field, or a repeated one (the first occurrence wins).
+                continue;
+            }
+
+            var value = Value(ref reader);
+            _found |= bit;
+            switch (bit)
+            {
+                case PayloadBit: _payload = value; break;
+                case SchemaVersionBit: _schemaVersion = value; break;
+                case PublishedAtBit: _publishedAt = value; break;
+                case TraceParentBit: _traceParent = value; break;
+                case TraceStateBit: _traceState = value; break;
+                case AttemptBit: _attempt = value; break;
+                case DurationMsBit: _durationMs = value; break;
+                default: _worker = value; break;
+            }
+        }
+    }
 
     /// <summary>Finds a field's value; the span lives as long as the reply or fields it was read from.</summary>
     public bool TryGet(string name, out ReadOnlySpan<byte> value)
@@ -37,6 +80,23 @@ internal readonly ref struct EntryFields
             return false;
         }
 
+        var bit = KnownBit(name);
+        if (bit != 0)
+        {
+            value = bit switch
+            {
+                PayloadBit => _payload,
+                SchemaVersionBit => _schemaVersion,
+                PublishedAtBit => _publishedAt,
+                TraceParentBit => _traceParent,
+                TraceStateBit => _traceState,
+                AttemptBit => _attempt,
+                DurationMsBit => _durationMs,
+                _ => _worker,
+            };
+            return (_found & bit) != 0;
+        }
+
         var reader = _raw.Clone();
         var count = reader.AggregateLength() / 2;
         for (var i = 0; i < count; i++)
@@ -46,14 +106,51 @@ internal readonly ref struct EntryFields
             reader.MoveNextScalar();
             if (match)
             {
-                // A value split across buffer segments is copied out; a contiguous one is read where it lies.
-                value = reader.TryGetSpan(out var span) ? span : reader.ReadByteArray();
+                value = Value(ref reader);
                 return true;
             }
         }
 
         return false;
     }
+
+    private static int KnownBit(string name) => name switch
+    {
+        WireJson.Payload => PayloadBit,
+        WireJson.SchemaVersion => SchemaVersionBit,
+        WireJson.PublishedAt => PublishedAtBit,
+        WireJson.TraceParent => TraceParentBit,
+        WireJson.TraceState => TraceStateBit,
+        WireJson.Attempt => AttemptBit,
+        WireJson.DurationMs => DurationMsBit,
+        WireJson.Worker => WorkerBit,
+        _ => 0,
+    };
+
+    private static int KnownBit(scoped ref RespReader name)
+    {
+        if (!name.TryGetSpan(out var text))
+        {
+            return 0;
+        }
+
+        return text switch
+        {
+            _ when text.SequenceEqual("payload"u8) => PayloadBit,
+            _ when text.SequenceEqual("schema_version"u8) => SchemaVersionBit,
+            _ when text.SequenceEqual("published_at"u8) => PublishedAtBit,
+            _ when text.SequenceEqual("traceparent"u8) => TraceParentBit,
+            _ when text.SequenceEqual("tracestate"u8) => TraceStateBit,
+            _ when text.SequenceEqual("attempt"u8) => AttemptBit,
+            _ when text.SequenceEqual("duration_ms"u8) => DurationMsBit,
+            _ when text.SequenceEqual("worker"u8) => WorkerBit,
+            _ => 0,
+        };
+    }
+
+    /// <summary>The scalar the reader is on; a value split across buffer segments is copied out, a contiguous one read where it lies.</summary>
+    private static ReadOnlySpan<byte> Value(scoped ref RespReader reader)
+        => reader.TryGetSpan(out var span) ? span : reader.ReadByteArray();
 
     /// <summary>The size of the payload field, or of all values when there is none: what the payload limit applies to.</summary>
     public long PayloadSize()

@@ -4,22 +4,43 @@ using System.Text.Json;
 
 namespace FirstSip.Streams.Internal;
 
+/// <summary>Where one top-level property of a payload lies: its (still escaped) name and its whole value.</summary>
+internal struct PayloadProperty
+{
+    public int NameStart;
+    public int NameLength;
+    public bool NameEscaped;
+    public int ValueStart;
+    public int ValueLength;
+}
+
 /// <summary>
-/// A JSON object payload read in place, without building a document: <see cref="TryOpen"/> validates the whole text
-/// once, and each lookup scans the object's top level. As with <see cref="JsonDocument"/>, the last of duplicate
-/// properties wins.
+/// A JSON object payload read in place, without building a document. <see cref="TryOpen"/> validates the whole text
+/// in one pass and notes where each top-level property lies; lookups then read only the value asked for. As with
+/// <see cref="JsonDocument"/>, the last of duplicate properties wins.
 /// </summary>
 internal readonly ref struct PayloadObject
 {
     private readonly ReadOnlySpan<byte> _json;
+    private readonly ReadOnlySpan<PayloadProperty> _properties;
 
-    private PayloadObject(ReadOnlySpan<byte> json) => _json = json;
+    /// <summary>True when the object had more properties than the table had room for: lookups then scan the text.</summary>
+    private readonly bool _overflow;
 
-    /// <summary>Validates a payload; returns the poison reason, or null and the object.</summary>
-    public static string? TryOpen(ReadOnlySpan<byte> json, out PayloadObject payload)
+    private PayloadObject(ReadOnlySpan<byte> json, ReadOnlySpan<PayloadProperty> properties, bool overflow)
+    {
+        _json = json;
+        _properties = properties;
+        _overflow = overflow;
+    }
+
+    /// <summary>Validates a payload and notes its properties in <paramref name="table"/>; returns the poison reason, or null and the object.</summary>
+    public static string? TryOpen(ReadOnlySpan<byte> json, Span<PayloadProperty> table, out PayloadObject payload)
     {
         payload = default;
         var reader = new Utf8JsonReader(json);
+        var count = 0;
+        var overflow = false;
         bool isObject;
         try
         {
@@ -29,7 +50,34 @@ internal readonly ref struct PayloadObject
             }
 
             isObject = reader.TokenType == JsonTokenType.StartObject;
-            reader.Skip();
+            if (isObject)
+            {
+                while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
+                {
+                    var property = new PayloadProperty
+                    {
+                        NameStart = (int)reader.TokenStartIndex + 1,
+                        NameLength = reader.ValueSpan.Length,
+                        NameEscaped = reader.ValueIsEscaped,
+                    };
+                    reader.Read();
+                    property.ValueStart = (int)reader.TokenStartIndex;
+                    reader.Skip();
+                    property.ValueLength = (int)reader.BytesConsumed - property.ValueStart;
+                    if (count < table.Length)
+                    {
+                        table[count++] = property;
+                    }
+                    else
+                    {
+                        overflow = true;
+                    }
+                }
+            }
+            else
+            {
+                reader.Skip();
+            }
 
             // Anything after the value (other than white space) makes Read throw.
             if (reader.Read())
@@ -47,32 +95,27 @@ internal readonly ref struct PayloadObject
             return WireJson.NotObject;
         }
 
-        payload = new PayloadObject(json);
+        payload = new PayloadObject(json, table[..count], overflow);
         return null;
     }
 
     /// <summary>Finds a top-level property; <paramref name="value"/> is then positioned on its value.</summary>
     public bool TryGet(ReadOnlySpan<byte> name, out Utf8JsonReader value)
     {
-        var reader = new Utf8JsonReader(_json);
-        reader.Read();
-        value = default;
-        var found = false;
-        while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
+        if (!TryFind(name, out var raw))
         {
-            var match = reader.ValueTextEquals(name);
-            reader.Read();
-            if (match)
-            {
-                value = reader;
-                found = true;
-            }
-
-            reader.Skip();
+            value = default;
+            return false;
         }
 
-        return found;
+        value = new Utf8JsonReader(raw);
+        value.Read();
+        return true;
     }
+
+    /// <summary>The exact JSON text of a top-level property's value, or null when it is absent.</summary>
+    public string? GetRawText(ReadOnlySpan<byte> name)
+        => TryFind(name, out var raw) ? Encoding.UTF8.GetString(raw) : null;
 
     /// <summary>Whether a property is present and holds the literal <c>true</c>.</summary>
     public bool IsTrue(ReadOnlySpan<byte> name)
@@ -90,7 +133,7 @@ internal readonly ref struct PayloadObject
         {
             JsonTokenType.String => value.GetString(),
             JsonTokenType.Null => null,
-            _ => RawText(ref value),
+            _ => GetRawText(name),
         };
     }
 
@@ -119,11 +162,61 @@ internal readonly ref struct PayloadObject
             && (value.TryGetGuid(out runId) || Guid.TryParse(value.GetString(), out runId));
     }
 
-    /// <summary>The exact JSON text of the value <paramref name="value"/> is positioned on.</summary>
-    public string RawText(ref Utf8JsonReader value)
+    /// <summary>Finds the JSON text of a top-level property's value.</summary>
+    private bool TryFind(ReadOnlySpan<byte> name, out ReadOnlySpan<byte> raw)
     {
-        var start = (int)value.TokenStartIndex;
-        value.Skip();
-        return Encoding.UTF8.GetString(_json[start..(int)value.BytesConsumed]);
+        if (_overflow)
+        {
+            return TryScan(name, out raw);
+        }
+
+        for (var i = _properties.Length - 1; i >= 0; i--)
+        {
+            var property = _properties[i];
+            if (NameEquals(property, name))
+            {
+                raw = _json.Slice(property.ValueStart, property.ValueLength);
+                return true;
+            }
+        }
+
+        raw = default;
+        return false;
+    }
+
+    private bool NameEquals(in PayloadProperty property, ReadOnlySpan<byte> name)
+    {
+        var raw = _json.Slice(property.NameStart, property.NameLength);
+        if (!property.NameEscaped)
+        {
+            return raw.SequenceEqual(name);
+        }
+
+        // An escaped name (for example "plugin\u005frun_id") is compared the way the reader unescapes it.
+        var reader = new Utf8JsonReader(_json.Slice(property.NameStart - 1, property.NameLength + 2));
+        reader.Read();
+        return reader.ValueTextEquals(name);
+    }
+
+    private bool TryScan(ReadOnlySpan<byte> name, out ReadOnlySpan<byte> raw)
+    {
+        var reader = new Utf8JsonReader(_json);
+        reader.Read();
+        raw = default;
+        var found = false;
+        while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
+        {
+            var match = reader.ValueTextEquals(name);
+            reader.Read();
+            var start = (int)reader.TokenStartIndex;
+            reader.Skip();
+            if (match)
+            {
+                raw = _json[start..(int)reader.BytesConsumed];
+                found = true;
+            }
+        }
+
+        return found;
     }
 }

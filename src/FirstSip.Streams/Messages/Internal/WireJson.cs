@@ -23,6 +23,9 @@ internal static class WireJson
     public const string Worker = "worker";
     public const string V1 = "v1";
 
+    /// <summary>Top-level payload properties noted for lookups; a payload with more is still read, by scanning.</summary>
+    public const int PropertyTableSize = 16;
+
     public const string MissingPayload = "missing payload";
     public const string NotJson = "payload is not valid JSON";
     public const string NotObject = "payload is not a JSON object";
@@ -105,9 +108,10 @@ internal static class WireJson
     /// <summary>
     /// Checks what every plugin message needs before its own fields are read: a JSON object payload, a supported
     /// schema version and a readable <c>plugin_run_id</c>. Returns the poison reason, with the run id as
-    /// <paramref name="key"/> when it was readable; or null and the payload object.
+    /// <paramref name="key"/> when it was readable; or null and the payload object, whose properties are noted in
+    /// <paramref name="table"/> (the caller's stack space; a plugin payload has a handful).
     /// </summary>
-    public static string? TryOpenPluginMessage(in EntryFields fields, out PayloadObject payload, out Guid runId, out string? key)
+    public static string? TryOpenPluginMessage(in EntryFields fields, Span<PayloadProperty> table, out PayloadObject payload, out Guid runId, out string? key)
     {
         runId = default;
         key = null;
@@ -117,7 +121,7 @@ internal static class WireJson
             return MissingPayload;
         }
 
-        var error = PayloadObject.TryOpen(json, out payload);
+        var error = PayloadObject.TryOpen(json, table, out payload);
         if (error is not null)
         {
             return error;
