@@ -70,7 +70,7 @@ internal readonly ref struct EntryFields
         {
             foreach (var field in _fields)
             {
-                if (field.Name == name)
+                if (WireJson.NameIs(field, name))
                 {
                     value = ((ReadOnlyMemory<byte>)field.Value).Span;
                     return true;

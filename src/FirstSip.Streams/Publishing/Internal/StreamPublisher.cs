@@ -305,7 +305,7 @@ internal sealed class StreamPublisher<T> : IStreamPublisher<T>
         long total = 0;
         foreach (var field in fields)
         {
-            if (field.Name == WireJson.Payload)
+            if (WireJson.NameIs(field, WireJson.Payload))
             {
                 return WireJson.Utf8Length(field.Value);
             }
