@@ -44,7 +44,7 @@ public sealed class JsonStreamEntryCodec<T> : IStreamEntryCodec<T>, IEntryFields
 
     /// <inheritdoc/>
     public NameValueEntry[] Encode(T message)
-        => [new(WireJson.Payload, JsonSerializer.SerializeToUtf8Bytes(message, _typeInfo))];
+        => [new(WireFields.Payload, JsonSerializer.SerializeToUtf8Bytes(message, _typeInfo))];
 
     /// <inheritdoc/>
     /// <exception cref="ArgumentNullException"><paramref name="fields"/> is null.</exception>

@@ -43,16 +43,16 @@ public sealed class PluginEventCodec : IStreamEntryCodec<PluginEvent>, IPayloadS
         var count = 2 + (message.Attempt.HasValue ? 1 : 0) + (message.Worker is null ? 0 : 1);
         var fields = new NameValueEntry[count + reserve];
         var i = 0;
-        fields[i++] = new(WireJson.Payload, payload);
-        fields[i++] = new(WireJson.SchemaVersion, WireJson.V1);
+        fields[i++] = new(WireFields.Payload, payload);
+        fields[i++] = new(WireFields.SchemaVersion, WireFields.V1);
         if (message.Attempt is { } attempt)
         {
-            fields[i++] = new(WireJson.Attempt, WireJson.Format(attempt));
+            fields[i++] = new(WireFields.Attempt, attempt);
         }
 
         if (message.Worker is { } worker)
         {
-            fields[i] = new(WireJson.Worker, worker);
+            fields[i] = new(WireFields.Worker, worker);
         }
 
         return fields;

@@ -57,22 +57,22 @@ public sealed class PluginRequestCodec : IStreamEntryCodec<PluginRequest>, IPayl
         var count = 3 + (message.Deadline.HasValue ? 1 : 0) + (message.TimeoutSeconds.HasValue ? 1 : 0) + (message.Secrets is null ? 0 : 1);
         var fields = new NameValueEntry[count + reserve];
         var i = 0;
-        fields[i++] = new(WireJson.Payload, payload);
-        fields[i++] = new(WireJson.SchemaVersion, WireJson.V1);
-        fields[i++] = new(WireJson.Attempt, WireJson.Format(message.Attempt));
+        fields[i++] = new(WireFields.Payload, payload);
+        fields[i++] = new(WireFields.SchemaVersion, WireFields.V1);
+        fields[i++] = new(WireFields.Attempt, message.Attempt);
         if (message.Deadline is { } deadline)
         {
-            fields[i++] = new(WireJson.Deadline, WireJson.Format(deadline.ToUnixTimeMilliseconds()));
+            fields[i++] = new(WireFields.Deadline, deadline.ToUnixTimeMilliseconds());
         }
 
         if (message.TimeoutSeconds is { } timeout)
         {
-            fields[i++] = new(WireJson.TimeoutSeconds, WireJson.Format(timeout));
+            fields[i++] = new(WireFields.TimeoutSeconds, timeout);
         }
 
         if (message.Secrets is { } secrets)
         {
-            fields[i] = new(WireJson.Secrets, secrets);
+            fields[i] = new(WireFields.Secrets, secrets);
         }
 
         return fields;

@@ -158,8 +158,6 @@ internal static class WireJson
         return "unsupported schema_version " + Encoding.UTF8.GetString(version);
     }
 
-    public static string Format(long value) => value.ToString(CultureInfo.InvariantCulture);
-
     /// <summary>Whether <paramref name="text"/> is a canonical integer that fits in a long (written as a JSON number).</summary>
     public static bool IsCanonicalInteger(string text)
     {

@@ -31,7 +31,7 @@ internal sealed class StreamPublisher<T> : IStreamPublisher<T>
     {
         ArgumentException.ThrowIfNullOrEmpty(streamName);
         StreamName = streamName;
-        _key = streamName;
+        _key = System.Text.Encoding.UTF8.GetBytes(streamName);
         _connection = connection;
         _codec = codec;
         _metrics = metrics;
@@ -169,7 +169,8 @@ internal sealed class StreamPublisher<T> : IStreamPublisher<T>
     {
         for (var i = from; i < to; i++)
         {
-            ids[i] = (await pending[i].ConfigureAwait(false)).ToString();
+            var command = pending[i];
+            ids[i] = (command.IsCompletedSuccessfully ? command.Result : await command.ConfigureAwait(false)).ToString();
         }
 
         return to;
@@ -285,15 +286,15 @@ internal sealed class StreamPublisher<T> : IStreamPublisher<T>
         }
 
         var i = own;
-        fields[i++] = new(WireJson.PublishedAt, _timeProvider.GetUtcNow().ToUnixTimeSeconds());
+        fields[i++] = new(WireFields.PublishedAt, _timeProvider.GetUtcNow().ToUnixTimeSeconds());
         if (traceParent is not null)
         {
-            fields[i++] = new(WireJson.TraceParent, traceParent);
+            fields[i++] = new(WireFields.TraceParent, traceParent);
         }
 
         if (traceState is not null)
         {
-            fields[i] = new(WireJson.TraceState, traceState);
+            fields[i] = new(WireFields.TraceState, traceState);
         }
 
         return fields;
