@@ -96,7 +96,7 @@ internal sealed class StreamPublisher<T> : IStreamPublisher<T>
 
         var database = _connection.GetDatabase();
         var pending = new Task<RedisValue>[count];
-        var ids = new string[count];
+        var ids = new RedisValue[count];
         var completed = 0;
 
         // Chunks sent whose payload arenas go back to the pool once all their commands have completed.
@@ -153,7 +153,7 @@ internal sealed class StreamPublisher<T> : IStreamPublisher<T>
         }
 
         StreamsMetrics.Add(_metrics.Published, completed, StreamName, null);
-        return ids;
+        return new EntryIds(ids);
     }
 
     private static void ReleaseCompleted(Queue<(int End, PayloadArena Arena)> inFlight, int completed)
@@ -165,15 +165,35 @@ internal sealed class StreamPublisher<T> : IStreamPublisher<T>
     }
 
     /// <summary>Waits for the commands <paramref name="from"/> up to <paramref name="to"/> (exclusive) and records their ids.</summary>
-    private static async Task<int> CollectAsync(Task<RedisValue>[] pending, string[] ids, int from, int to)
+    private static async Task<int> CollectAsync(Task<RedisValue>[] pending, RedisValue[] ids, int from, int to)
     {
         for (var i = from; i < to; i++)
         {
             var command = pending[i];
-            ids[i] = (command.IsCompletedSuccessfully ? command.Result : await command.ConfigureAwait(false)).ToString();
+            ids[i] = command.IsCompletedSuccessfully ? command.Result : await command.ConfigureAwait(false);
         }
 
         return to;
+    }
+
+    /// <summary>The ids of a bulk publish, turned into text when read: a caller that does not look at them does not pay for them.</summary>
+    private sealed class EntryIds(RedisValue[] ids) : IReadOnlyList<string>
+    {
+        private readonly string?[] _text = new string?[ids.Length];
+
+        public int Count => ids.Length;
+
+        public string this[int index] => _text[index] ??= ids[index].ToString();
+
+        public IEnumerator<string> GetEnumerator()
+        {
+            for (var i = 0; i < ids.Length; i++)
+            {
+                yield return this[i];
+            }
+        }
+
+        System.Collections.IEnumerator System.Collections.IEnumerable.GetEnumerator() => GetEnumerator();
     }
 
     private Task<EncodedChunk> EncodeAheadAsync(IReadOnlyList<T> messages, int start, int size, Activity? activity)
