@@ -594,17 +594,8 @@ public sealed class StreamReaderTests(RedisServer redis)
     public async Task Reader_CodecOfItsOwn_DecodesTheEntrysFields()
     {
         var streams = new TestStreams();
-        var builder = TestHosts.CreateBuilder(redis, streams);
-        builder.Services.AddSingleton<IStreamEntryCodec<Tagged>>(new TaggedCodec());
         var probe = new Probe<Tagged>();
-        builder.Services.AddSingleton(probe);
-        builder.Services.AddPluginStreams().AddStreamReader<Tagged, ProbeHandler<Tagged>>("tagged", o =>
-        {
-            TestHosts.Fast(o);
-            o.StreamName = streams.Prefix + "tagged";
-            o.GroupName = "tag-readers";
-        });
-        using var host = builder.Build();
+        using var host = TaggedReader(streams, probe);
         await host.StartAsync();
 
         byte[] binary = [0, 255, 13, 10, 128];
@@ -625,17 +616,8 @@ public sealed class StreamReaderTests(RedisServer redis)
     public async Task Reader_CodecThrows_EntryDeadLetteredWithTheError()
     {
         var streams = new TestStreams();
-        var builder = TestHosts.CreateBuilder(redis, streams);
-        builder.Services.AddSingleton<IStreamEntryCodec<Tagged>>(new TaggedCodec());
         var probe = new Probe<Tagged>();
-        builder.Services.AddSingleton(probe);
-        builder.Services.AddPluginStreams().AddStreamReader<Tagged, ProbeHandler<Tagged>>("tagged", o =>
-        {
-            TestHosts.Fast(o);
-            o.StreamName = streams.Prefix + "tagged";
-            o.GroupName = "tag-readers";
-        });
-        using var host = builder.Build();
+        using var host = TaggedReader(streams, probe);
         await host.StartAsync();
 
         await redis.Database.StreamAddAsync(streams.Prefix + "tagged", [new("tag", "throw")]);
@@ -645,6 +627,21 @@ public sealed class StreamReaderTests(RedisServer redis)
 
         Assert.Equal("second", probe.Handled.Single().Message.Tag);
         Assert.Equal("the codec failed: tag says throw", probe.DeadLettered.Single().Reason);
+    }
+
+    /// <summary>A host reading <c>{prefix}tagged</c> with <see cref="TaggedCodec"/> into <paramref name="probe"/>.</summary>
+    private IHost TaggedReader(TestStreams streams, Probe<Tagged> probe)
+    {
+        var builder = TestHosts.CreateBuilder(redis, streams);
+        builder.Services.AddSingleton<IStreamEntryCodec<Tagged>>(new TaggedCodec());
+        builder.Services.AddSingleton(probe);
+        builder.Services.AddPluginStreams().AddStreamReader<Tagged, ProbeHandler<Tagged>>("tagged", o =>
+        {
+            TestHosts.Fast(o);
+            o.StreamName = streams.Prefix + "tagged";
+            o.GroupName = "tag-readers";
+        });
+        return builder.Build();
     }
 
     internal sealed record Tagged(string Tag, byte[]? Blob);
