@@ -73,52 +73,39 @@ public sealed class PluginEventCodec : IStreamEntryCodec<PluginEvent>, IPayloadS
     /// <inheritdoc/>
     StreamDecodeResult<PluginEvent> IEntryFieldsDecoder<PluginEvent>.Decode(in EntryFields fields) => Decode(fields);
 
-    private static StreamDecodeResult<PluginEvent> Decode(in EntryFields fields)
+    private static StreamDecodeResult<PluginEvent> Decode(in EntryFields fields) => WireJson.DecodePluginMessage<PluginEvent>(fields, Read);
+
+    private static StreamDecodeResult<PluginEvent> Read(in EntryFields fields, in PayloadObject payload, Guid runId)
     {
-        Span<PayloadProperty> properties = stackalloc PayloadProperty[WireJson.PropertyTableSize];
-        var error = WireJson.TryOpenPluginMessage(fields, properties, out var payload, out var runId, out var key);
-        if (error is not null)
+        var kindText = payload.GetString("kind"u8);
+        PluginEventKind kind;
+        switch (kindText?.ToUpperInvariant())
         {
-            return StreamDecodeResult<PluginEvent>.Poison(error, key);
+            case "STARTED":
+                kind = PluginEventKind.Started;
+                break;
+            case "STEP":
+                kind = PluginEventKind.Step;
+                break;
+            case "HEARTBEAT":
+                kind = PluginEventKind.Heartbeat;
+                break;
+            default:
+                return StreamDecodeResult<PluginEvent>.Poison("unknown kind " + (kindText ?? "(missing)"), WireJson.Key(runId));
         }
 
-        try
+        var at = payload.GetInt64("at"u8);
+        var attempt = fields.GetInt64(WireJson.Attempt) ?? payload.GetInt64("attempt"u8);
+        var e = new PluginEvent
         {
-            var kindText = payload.GetString("kind"u8);
-            PluginEventKind kind;
-            switch (kindText?.ToUpperInvariant())
-            {
-                case "STARTED":
-                    kind = PluginEventKind.Started;
-                    break;
-                case "STEP":
-                    kind = PluginEventKind.Step;
-                    break;
-                case "HEARTBEAT":
-                    kind = PluginEventKind.Heartbeat;
-                    break;
-                default:
-                    return StreamDecodeResult<PluginEvent>.Poison("unknown kind " + (kindText ?? "(missing)"), WireJson.Key(runId));
-            }
-
-            var at = payload.GetInt64("at"u8);
-            var attempt = fields.GetInt64(WireJson.Attempt) ?? payload.GetInt64("attempt"u8);
-            var e = new PluginEvent
-            {
-                PluginRunId = runId,
-                Kind = kind,
-                Step = payload.GetString("step"u8),
-                Message = payload.GetString("message"u8),
-                At = at is { } ms ? DateTimeOffset.FromUnixTimeMilliseconds(ms) : default,
-                Attempt = attempt is >= 1 and <= int.MaxValue ? (int)attempt.Value : null,
-                Worker = fields.GetString(WireJson.Worker) ?? payload.GetString("worker"u8),
-            };
-            return StreamDecodeResult<PluginEvent>.Success(e, runId);
-        }
-        catch (InvalidOperationException)
-        {
-            // A string that is not valid UTF-16 once unescaped (a lone surrogate) or not valid UTF-8.
-            return StreamDecodeResult<PluginEvent>.Poison(WireJson.NotJson, WireJson.Key(runId));
-        }
+            PluginRunId = runId,
+            Kind = kind,
+            Step = payload.GetString("step"u8),
+            Message = payload.GetString("message"u8),
+            At = at is { } ms ? DateTimeOffset.FromUnixTimeMilliseconds(ms) : default,
+            Attempt = attempt is >= 1 and <= int.MaxValue ? (int)attempt.Value : null,
+            Worker = fields.GetString(WireJson.Worker) ?? payload.GetString("worker"u8),
+        };
+        return StreamDecodeResult<PluginEvent>.Success(e, runId);
     }
 }

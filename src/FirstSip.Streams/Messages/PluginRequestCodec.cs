@@ -97,67 +97,54 @@ public sealed class PluginRequestCodec : IStreamEntryCodec<PluginRequest>, IPayl
     /// <inheritdoc/>
     StreamDecodeResult<PluginRequest> IEntryFieldsDecoder<PluginRequest>.Decode(in EntryFields fields) => Decode(fields);
 
-    private static StreamDecodeResult<PluginRequest> Decode(in EntryFields fields)
+    private static StreamDecodeResult<PluginRequest> Decode(in EntryFields fields) => WireJson.DecodePluginMessage<PluginRequest>(fields, Read);
+
+    private static StreamDecodeResult<PluginRequest> Read(in EntryFields fields, in PayloadObject payload, Guid runId)
     {
-        Span<PayloadProperty> properties = stackalloc PayloadProperty[WireJson.PropertyTableSize];
-        var error = WireJson.TryOpenPluginMessage(fields, properties, out var payload, out var runId, out var key);
-        if (error is not null)
+        var pluginName = payload.TryGet("plugin_name"u8, out var nameValue) && nameValue.TokenType == JsonTokenType.String
+            ? nameValue.GetString()
+            : null;
+        if (string.IsNullOrEmpty(pluginName))
         {
-            return StreamDecodeResult<PluginRequest>.Poison(error, key);
+            return StreamDecodeResult<PluginRequest>.Poison("plugin_name is required", WireJson.Key(runId));
         }
 
-        try
+        var settings = WireJson.EmptyObject;
+        if (payload.TryGet("settings"u8, out var settingsValue) && settingsValue.TokenType != JsonTokenType.Null)
         {
-            var pluginName = payload.TryGet("plugin_name"u8, out var nameValue) && nameValue.TokenType == JsonTokenType.String
-                ? nameValue.GetString()
-                : null;
-            if (string.IsNullOrEmpty(pluginName))
+            if (settingsValue.TokenType != JsonTokenType.StartObject)
             {
-                return StreamDecodeResult<PluginRequest>.Poison("plugin_name is required", WireJson.Key(runId));
+                return StreamDecodeResult<PluginRequest>.Poison("settings must be a JSON object", WireJson.Key(runId));
             }
 
-            var settings = WireJson.EmptyObject;
-            if (payload.TryGet("settings"u8, out var settingsValue) && settingsValue.TokenType != JsonTokenType.Null)
-            {
-                if (settingsValue.TokenType != JsonTokenType.StartObject)
-                {
-                    return StreamDecodeResult<PluginRequest>.Poison("settings must be a JSON object", WireJson.Key(runId));
-                }
+            settings = JsonElement.ParseValue(ref settingsValue);
+        }
 
-                settings = JsonElement.ParseValue(ref settingsValue);
-            }
-
-            var userId = string.Empty;
-            if (payload.TryGet("user_id"u8, out var userValue))
+        var userId = string.Empty;
+        if (payload.TryGet("user_id"u8, out var userValue))
+        {
+            userId = userValue.TokenType switch
             {
-                userId = userValue.TokenType switch
-                {
-                    JsonTokenType.String => userValue.GetString() ?? string.Empty,
-                    JsonTokenType.Number => payload.GetRawText("user_id"u8)!,
-                    _ => string.Empty,
-                };
-            }
-
-            var attempt = fields.GetInt64(WireJson.Attempt);
-            var deadline = fields.GetInt64(WireJson.Deadline);
-            var timeout = fields.GetInt64(WireJson.TimeoutSeconds);
-            var request = new PluginRequest
-            {
-                PluginRunId = runId,
-                PluginName = pluginName,
-                UserId = userId,
-                Settings = settings,
-                Attempt = attempt is >= 1 and <= int.MaxValue ? (int)attempt.Value : 1,
-                Deadline = deadline is { } ms ? DateTimeOffset.FromUnixTimeMilliseconds(ms) : null,
-                TimeoutSeconds = timeout is >= 0 and <= int.MaxValue ? (int)timeout.Value : null,
-                Secrets = fields.GetString(WireJson.Secrets),
+                JsonTokenType.String => userValue.GetString() ?? string.Empty,
+                JsonTokenType.Number => payload.GetRawText("user_id"u8)!,
+                _ => string.Empty,
             };
-            return StreamDecodeResult<PluginRequest>.Success(request, runId);
         }
-        catch (InvalidOperationException)
+
+        var attempt = fields.GetInt64(WireJson.Attempt);
+        var deadline = fields.GetInt64(WireJson.Deadline);
+        var timeout = fields.GetInt64(WireJson.TimeoutSeconds);
+        var request = new PluginRequest
         {
-            // A string that is not valid UTF-16 once unescaped (a lone surrogate) or not valid UTF-8.
-            return StreamDecodeResult<PluginRequest>.Poison(WireJson.NotJson, WireJson.Key(runId));
-        }
+            PluginRunId = runId,
+            PluginName = pluginName,
+            UserId = userId,
+            Settings = settings,
+            Attempt = attempt is >= 1 and <= int.MaxValue ? (int)attempt.Value : 1,
+            Deadline = deadline is { } ms ? DateTimeOffset.FromUnixTimeMilliseconds(ms) : null,
+            TimeoutSeconds = timeout is >= 0 and <= int.MaxValue ? (int)timeout.Value : null,
+            Secrets = fields.GetString(WireJson.Secrets),
+        };
+        return StreamDecodeResult<PluginRequest>.Success(request, runId);
     }
 }

@@ -74,50 +74,37 @@ public sealed class PluginResultCodec : IStreamEntryCodec<PluginResult>, IPayloa
     /// <inheritdoc/>
     StreamDecodeResult<PluginResult> IEntryFieldsDecoder<PluginResult>.Decode(in EntryFields fields) => Decode(fields);
 
-    private static StreamDecodeResult<PluginResult> Decode(in EntryFields fields)
+    private static StreamDecodeResult<PluginResult> Decode(in EntryFields fields) => WireJson.DecodePluginMessage<PluginResult>(fields, Read);
+
+    private static StreamDecodeResult<PluginResult> Read(in EntryFields fields, in PayloadObject payload, Guid runId)
     {
-        Span<PayloadProperty> properties = stackalloc PayloadProperty[WireJson.PropertyTableSize];
-        var error = WireJson.TryOpenPluginMessage(fields, properties, out var payload, out var runId, out var key);
-        if (error is not null)
+        PluginResultStatus status;
+        var hasStatus = payload.TryGet("status"u8, out var statusValue) && statusValue.TokenType == JsonTokenType.String;
+        if (hasStatus && statusValue.ValueTextEquals("completed"u8))
         {
-            return StreamDecodeResult<PluginResult>.Poison(error, key);
+            status = PluginResultStatus.Completed;
+        }
+        else if (hasStatus && statusValue.ValueTextEquals("failed"u8))
+        {
+            status = PluginResultStatus.Failed;
+        }
+        else
+        {
+            return StreamDecodeResult<PluginResult>.Poison("unknown status " + (payload.GetString("status"u8) ?? "(missing)"), WireJson.Key(runId));
         }
 
-        try
+        var attempt = fields.GetInt64(WireJson.Attempt) ?? payload.GetInt64("attempt"u8);
+        var result = new PluginResult
         {
-            PluginResultStatus status;
-            var hasStatus = payload.TryGet("status"u8, out var statusValue) && statusValue.TokenType == JsonTokenType.String;
-            if (hasStatus && statusValue.ValueTextEquals("completed"u8))
-            {
-                status = PluginResultStatus.Completed;
-            }
-            else if (hasStatus && statusValue.ValueTextEquals("failed"u8))
-            {
-                status = PluginResultStatus.Failed;
-            }
-            else
-            {
-                return StreamDecodeResult<PluginResult>.Poison("unknown status " + (payload.GetString("status"u8) ?? "(missing)"), WireJson.Key(runId));
-            }
-
-            var attempt = fields.GetInt64(WireJson.Attempt) ?? payload.GetInt64("attempt"u8);
-            var result = new PluginResult
-            {
-                PluginRunId = runId,
-                Status = status,
-                Output = payload.GetString("output"u8),
-                Error = payload.GetString("error"u8),
-                Retryable = payload.IsTrue("retryable"u8),
-                Attempt = attempt is >= 1 and <= int.MaxValue ? (int)attempt.Value : null,
-                DurationMs = fields.GetInt64(WireJson.DurationMs) ?? payload.GetInt64("duration_ms"u8),
-                Worker = fields.GetString(WireJson.Worker) ?? payload.GetString("worker"u8),
-            };
-            return StreamDecodeResult<PluginResult>.Success(result, runId);
-        }
-        catch (InvalidOperationException)
-        {
-            // A string that is not valid UTF-16 once unescaped (a lone surrogate) or not valid UTF-8.
-            return StreamDecodeResult<PluginResult>.Poison(WireJson.NotJson, WireJson.Key(runId));
-        }
+            PluginRunId = runId,
+            Status = status,
+            Output = payload.GetString("output"u8),
+            Error = payload.GetString("error"u8),
+            Retryable = payload.IsTrue("retryable"u8),
+            Attempt = attempt is >= 1 and <= int.MaxValue ? (int)attempt.Value : null,
+            DurationMs = fields.GetInt64(WireJson.DurationMs) ?? payload.GetInt64("duration_ms"u8),
+            Worker = fields.GetString(WireJson.Worker) ?? payload.GetString("worker"u8),
+        };
+        return StreamDecodeResult<PluginResult>.Success(result, runId);
     }
 }

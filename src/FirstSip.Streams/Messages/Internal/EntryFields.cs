@@ -155,20 +155,26 @@ internal readonly ref struct EntryFields
     /// <summary>The size of the payload field, or of all values when there is none: what the payload limit applies to.</summary>
     public long PayloadSize()
     {
-        if (TryGet(WireJson.Payload, out var payload))
-        {
-            return payload.Length;
-        }
-
         if (_fields is not null)
         {
+            // Measured on the values as they are, without turning text into bytes.
             long total = 0;
             foreach (var field in _fields)
             {
+                if (WireJson.NameIs(field, WireJson.Payload))
+                {
+                    return WireJson.Utf8Length(field.Value);
+                }
+
                 total += WireJson.Utf8Length(field.Value);
             }
 
             return total;
+        }
+
+        if (TryGet(WireJson.Payload, out var payload))
+        {
+            return payload.Length;
         }
 
         var reader = _raw.Clone();

@@ -8,6 +8,9 @@ using StackExchange.Redis;
 namespace FirstSip.Streams.Internal;
 
 /// <summary>Field names, constants and helpers shared by the wire codecs.</summary>
+/// <summary>Reads a plugin message's own fields once <see cref="WireJson.DecodePluginMessage"/> has checked the common ones.</summary>
+internal delegate StreamDecodeResult<T> PluginMessageReader<T>(in EntryFields fields, in PayloadObject payload, Guid runId);
+
 internal static class WireJson
 {
     public const string Payload = "payload";
@@ -68,20 +71,6 @@ internal static class WireJson
     /// </summary>
     public static bool NameIs(in NameValueEntry field, string name) => RedisValue.EqualityComparer.Binary.Equals(field.Name, name);
 
-    /// <summary>Finds a field's value by name; the first occurrence wins.</summary>
-    public static RedisValue Find(NameValueEntry[] fields, string name)
-    {
-        foreach (var field in fields)
-        {
-            if (NameIs(field, name))
-            {
-                return field.Value;
-            }
-        }
-
-        return RedisValue.Null;
-    }
-
     /// <summary>Serializes a JSON payload written by <paramref name="write"/>: into <paramref name="arena"/> when given, else an array of its own.</summary>
     public static RedisValue WritePayload<TState>(TState state, PayloadArena? arena, Action<Utf8JsonWriter, TState> write)
     {
@@ -112,35 +101,44 @@ internal static class WireJson
     private static Utf8JsonWriter? t_writer;
 
     /// <summary>
-    /// Checks what every plugin message needs before its own fields are read: a JSON object payload, a supported
-    /// schema version and a readable <c>plugin_run_id</c>. Returns the poison reason, with the run id as
-    /// <paramref name="key"/> when it was readable; or null and the payload object, whose properties are noted in
-    /// <paramref name="table"/> (the caller's stack space; a plugin payload has a handful).
+    /// Decodes a plugin message: checks what every one needs before its own fields are read (a JSON object payload, a
+    /// supported schema version and a readable <c>plugin_run_id</c>), then lets <paramref name="read"/> read the rest.
+    /// A check that fails is poison with its reason, keyed by the run id when that was readable, and so is a string
+    /// that cannot be decoded (a lone surrogate escape, invalid UTF-8).
     /// </summary>
-    public static string? TryOpenPluginMessage(in EntryFields fields, Span<PayloadProperty> table, out PayloadObject payload, out Guid runId, out string? key)
+    public static StreamDecodeResult<T> DecodePluginMessage<T>(in EntryFields fields, PluginMessageReader<T> read)
     {
-        runId = default;
-        key = null;
-        payload = default;
         if (!fields.TryGet(Payload, out var json))
         {
-            return MissingPayload;
+            return StreamDecodeResult<T>.Poison(MissingPayload);
         }
 
-        var error = PayloadObject.TryOpen(json, table, out payload);
-        if (error is not null)
+        // The payload's top-level properties are noted on the stack; a plugin payload has a handful.
+        Span<PayloadProperty> table = stackalloc PayloadProperty[PropertyTableSize];
+        if (PayloadObject.TryOpen(json, table, out var payload) is { } error)
         {
-            return error;
+            return StreamDecodeResult<T>.Poison(error);
         }
 
-        var hasRunId = payload.TryGetRunId(out runId);
+        var hasRunId = payload.TryGetRunId(out var runId);
         if (CheckSchemaVersion(fields) is { } versionError)
         {
-            key = hasRunId ? Key(runId) : null;
-            return versionError;
+            return StreamDecodeResult<T>.Poison(versionError, hasRunId ? Key(runId) : null);
         }
 
-        return hasRunId ? null : RunIdRequired;
+        if (!hasRunId)
+        {
+            return StreamDecodeResult<T>.Poison(RunIdRequired);
+        }
+
+        try
+        {
+            return read(fields, payload, runId);
+        }
+        catch (InvalidOperationException)
+        {
+            return StreamDecodeResult<T>.Poison(NotJson, Key(runId));
+        }
     }
 
     /// <summary>The key of a plugin message: its run id as lowercase UUID text.</summary>

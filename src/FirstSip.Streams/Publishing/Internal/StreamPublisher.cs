@@ -299,7 +299,8 @@ internal sealed class StreamPublisher<T> : IStreamPublisher<T>
             own = encoded.Length;
         }
 
-        var size = PayloadSize(fields.AsSpan(0, own));
+        // The slots still empty count for nothing.
+        var size = new EntryFields(fields).PayloadSize();
         if (size > _maxPayloadBytes)
         {
             throw new PayloadTooLargeException(size, _maxPayloadBytes);
@@ -318,22 +319,5 @@ internal sealed class StreamPublisher<T> : IStreamPublisher<T>
         }
 
         return fields;
-    }
-
-    /// <summary>The size the payload limit applies to: the payload field, or all values when there is none.</summary>
-    private static long PayloadSize(ReadOnlySpan<NameValueEntry> fields)
-    {
-        long total = 0;
-        foreach (var field in fields)
-        {
-            if (WireJson.NameIs(field, WireJson.Payload))
-            {
-                return WireJson.Utf8Length(field.Value);
-            }
-
-            total += WireJson.Utf8Length(field.Value);
-        }
-
-        return total;
     }
 }
