@@ -50,6 +50,15 @@ public sealed record PluginDescriptor
     /// <summary>Gets the plugin's own execution timeout, when its manifest sets one.</summary>
     public TimeSpan? Timeout { get; init; }
 
+    /// <summary>Gets the plugin's own queue timeout (<c>queue_timeout_seconds</c>), when its manifest sets one.</summary>
+    public TimeSpan? QueueTimeout { get; init; }
+
+    /// <summary>Gets the plugin's own overall deadline, counted from a run's creation (<c>deadline_seconds</c>), when its manifest sets one.</summary>
+    public TimeSpan? Deadline { get; init; }
+
+    /// <summary>Gets the names of the sidecar's environment variables the plugin's process receives besides the allowlisted ones (<c>env</c>).</summary>
+    public IReadOnlyList<string> Environment { get; init; } = [];
+
     /// <summary>Gets the capabilities the manifest lists.</summary>
     public IReadOnlyList<string> Capabilities { get; init; } = [];
 

@@ -33,7 +33,7 @@ public sealed class PluginRun
     /// <summary>Gets or sets the current attempt (1-based). It grows when a run is dispatched again.</summary>
     public int Attempt { get; set; } = 1;
 
-    /// <summary>Gets or sets the number of attempts after which a retryable failure or a start timeout ends the run.</summary>
+    /// <summary>Gets or sets the number of attempts after which a retryable failure ends the run.</summary>
     public int MaxAttempts { get; set; } = 1;
 
     /// <summary>Gets or sets the optional idempotency key given at start.</summary>
@@ -51,8 +51,29 @@ public sealed class PluginRun
     /// <summary>Gets or sets when the run reached a terminal state (UTC).</summary>
     public DateTimeOffset? CompletedAt { get; set; }
 
-    /// <summary>Gets or sets the deadline of the current attempt (UTC): dispatch time plus the run's timeout plus <see cref="PluginRunStoreOptions.DeadlineGracePeriod"/>. Null while pending.</summary>
+    /// <summary>
+    /// Gets or sets the app's backstop for the current execution (UTC): the time a worker reported its start plus the run's
+    /// execution timeout plus <see cref="PluginRunStoreOptions.DeadlineGracePeriod"/>. Null until a worker starts the run.
+    /// </summary>
     public DateTimeOffset? Deadline { get; set; }
+
+    /// <summary>Gets or sets the run's queue timeout in seconds (schedule to start), or <see langword="null"/> for none: a run then waits its turn however long the queue is.</summary>
+    public int? QueueTimeoutSeconds { get; set; }
+
+    /// <summary>Gets or sets when the current attempt's queue timeout ends (UTC): a run not started by then ends <see cref="PluginRunStatus.TimedOut"/> and is never started. Null without a queue timeout.</summary>
+    public DateTimeOffset? QueueDeadline { get; set; }
+
+    /// <summary>Gets or sets the run's overall deadline (UTC), or <see langword="null"/> for none: a run not finished by then ends <see cref="PluginRunStatus.TimedOut"/>, and a worker stops its execution at that time.</summary>
+    public DateTimeOffset? ExpiresAt { get; set; }
+
+    /// <summary>Gets or sets the id of the request stream entry of the current attempt, once it is published.</summary>
+    public string? RequestId { get; set; }
+
+    /// <summary>Gets or sets how many dispatches of the current attempt failed in a row (the secrets provider or the publish); reset by a successful one.</summary>
+    public int DispatchFailures { get; set; }
+
+    /// <summary>Gets or sets whether the workers still have to be told that the run is terminal (the app ended it: a cancel, a timeout, a failure at dispatch).</summary>
+    public bool StopSignalPending { get; set; }
 
     /// <summary>Gets or sets the earliest time a pending run may be dispatched (retry backoff), or <see langword="null"/> for at once.</summary>
     public DateTimeOffset? NextAttemptAt { get; set; }

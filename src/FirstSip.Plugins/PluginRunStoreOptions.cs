@@ -28,29 +28,60 @@ public class PluginRunStoreOptions
     [Required]
     public string PluginDirectory { get; set; } = "plugins";
 
-    /// <summary>Gets or sets the execution timeout of runs whose plugin and request set none.</summary>
+    /// <summary>
+    /// Gets or sets the execution timeout (start to close) of runs whose plugin and request set none. It counts from the
+    /// moment a worker starts the run, never from its creation or dispatch: time spent waiting in the queue is not charged to it.
+    /// </summary>
     /// <value>Default: 5 minutes.</value>
     [Range(typeof(TimeSpan), "00:00:01", "7.00:00:00")]
     public TimeSpan DefaultTimeout { get; set; } = TimeSpan.FromMinutes(5);
 
     /// <summary>
+    /// Gets or sets the queue timeout (schedule to start) of runs whose plugin and request set none: a run that no worker
+    /// started within it ends <c>timed_out</c> with a reason that says it never started, and no worker starts it afterwards.
+    /// </summary>
+    /// <value>Default: <see langword="null"/>, no queue timeout: a run waits its turn however long the queue is.</value>
+    public TimeSpan? DefaultQueueTimeout { get; set; }
+
+    /// <summary>
+    /// Gets or sets the overall deadline of runs whose plugin and request set none, counted from the run's creation: a run
+    /// not finished by then ends <c>timed_out</c>, and a worker stops an execution of it at that time.
+    /// </summary>
+    /// <value>Default: <see langword="null"/>, no overall deadline.</value>
+    public TimeSpan? DefaultDeadline { get; set; }
+
+    /// <summary>
     /// Gets or sets how long past its execution timeout the app still waits for a run's result before the reaper ends it
     /// <c>timed_out</c>. It lets the worker report its own timeout (with its details) first; the reaper is the backstop for
-    /// workers that died or never started the run. A run's deadline is its dispatch time + its timeout + this period.
+    /// workers that died or stalled. The backstop counts from the <c>started</c> event: start + timeout + this period.
+    /// A completed result that arrives after the backstop ended the run is still applied.
     /// </summary>
     /// <value>Default: 30 seconds.</value>
     [Range(typeof(TimeSpan), "00:00:00", "1.00:00:00")]
     public TimeSpan DeadlineGracePeriod { get; set; } = TimeSpan.FromSeconds(30);
 
-    /// <summary>Gets or sets the number of attempts of runs whose request sets none.</summary>
+    /// <summary>Gets or sets the number of attempts of runs whose request sets none (retryable failures start another attempt).</summary>
     /// <value>Default: 3.</value>
     [Range(1, 100)]
     public int DefaultMaxAttempts { get; set; } = 3;
 
-    /// <summary>Gets or sets how long a dispatched run may wait for a worker to start it before it is dispatched again (or failed after its last attempt).</summary>
-    /// <value>Default: 2 minutes.</value>
-    [Range(typeof(TimeSpan), "00:00:00.010", "7.00:00:00")]
-    public TimeSpan StartTimeout { get; set; } = TimeSpan.FromMinutes(2);
+    /// <summary>
+    /// Gets or sets how often the reaper makes sure the requests of dispatched and running runs are still in Redis. A
+    /// request that is missing from the stream, with no worker's lease and no finished marker, at two checks at least this
+    /// far apart, is provably lost (Redis restarted without its data, or lost its last writes) and is published again as
+    /// the same attempt. Waiting in the queue never publishes a run again.
+    /// </summary>
+    /// <value>Default: 1 minute.</value>
+    [Range(typeof(TimeSpan), "00:00:00.010", "1.00:00:00")]
+    public TimeSpan LostRequestCheckInterval { get; set; } = TimeSpan.FromMinutes(1);
+
+    /// <summary>
+    /// Gets or sets how many dispatches of one run may fail in a row (its secrets provider throws, or the publish fails while
+    /// Redis is connected) before the run ends failed with the last reason. Each failure delays the next try by the retry backoff.
+    /// </summary>
+    /// <value>Default: 10.</value>
+    [Range(1, 1000)]
+    public int MaxDispatchFailures { get; set; } = 10;
 
     /// <summary>Gets or sets the delay before the second attempt of a retryable failure; it doubles with every further attempt up to <see cref="RetryMaxDelay"/>.</summary>
     /// <value>Default: 5 seconds.</value>
@@ -72,7 +103,7 @@ public class PluginRunStoreOptions
     [Range(typeof(TimeSpan), "00:00:00.001", "01:00:00")]
     public TimeSpan DispatchInterval { get; set; } = TimeSpan.FromSeconds(1);
 
-    /// <summary>Gets or sets how often the reaper looks for runs past their deadline or their start timeout.</summary>
+    /// <summary>Gets or sets how often the reaper looks for runs past a time limit, lost requests and stop signals still owed to the workers.</summary>
     /// <value>Default: 5 seconds.</value>
     [Range(typeof(TimeSpan), "00:00:00.001", "01:00:00")]
     public TimeSpan ReaperInterval { get; set; } = TimeSpan.FromSeconds(5);

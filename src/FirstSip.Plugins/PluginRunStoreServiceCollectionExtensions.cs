@@ -188,6 +188,7 @@ public static class PluginRunStoreServiceCollectionExtensions
         services.TryAddSingleton<RunUpdateHub>();
         services.TryAddSingleton<DispatchSignal>();
         services.TryAddSingleton<CancelSignaler>();
+        services.TryAddSingleton<TransientDatabaseRetry>();
         services.TryAddSingleton(static sp => new PluginRunsMetrics(sp.GetService<System.Diagnostics.Metrics.IMeterFactory>()));
         services.TryAddScoped<IPluginRunner, PluginRunner>();
         services.TryAddScoped<RunResultApplier>();
@@ -196,8 +197,10 @@ public static class PluginRunStoreServiceCollectionExtensions
         services.AddSingleton<IHostedService>(static sp => sp.GetRequiredService<RunDispatcher>());
         services.AddSingleton<IHostedService>(static sp => sp.GetRequiredService<RunReaper>());
 
+        // A decodable result is never dead-lettered for the app's own failures (a database outage, a failing
+        // completion handler): paid work is kept pending until it can be applied.
         services.AddPluginStreams()
-            .AddResultHandler<RunResultHandler>()
+            .AddResultHandler<RunResultHandler>(static o => o.DeadLetterAfterMaxDeliveries = false)
             .AddEventHandler<RunEventHandler>();
         return builder;
     }

@@ -22,11 +22,19 @@ public sealed class StartPluginRunRequest
     /// <value>Default: <see langword="null"/>, meaning 30 minutes.</value>
     public TimeSpan? IdempotencyWindow { get; init; }
 
-    /// <summary>Gets the execution timeout.</summary>
+    /// <summary>Gets the execution timeout (start to close), counted from the moment a worker starts the run.</summary>
     /// <value>Default: <see langword="null"/>, meaning the plugin's <c>timeout_seconds</c>, else <see cref="PluginRunStoreOptions.DefaultTimeout"/>.</value>
     public TimeSpan? Timeout { get; init; }
 
-    /// <summary>Gets the number of attempts for retryable failures and start timeouts.</summary>
+    /// <summary>Gets the queue timeout (schedule to start): how long the run may wait for a worker before it ends <c>timed_out</c> without starting.</summary>
+    /// <value>Default: <see langword="null"/>, meaning the plugin's <c>queue_timeout_seconds</c>, else <see cref="PluginRunStoreOptions.DefaultQueueTimeout"/> (none by default).</value>
+    public TimeSpan? QueueTimeout { get; init; }
+
+    /// <summary>Gets the run's overall deadline: a run not finished by then ends <c>timed_out</c>, and its execution is stopped.</summary>
+    /// <value>Default: <see langword="null"/>, meaning creation time plus the plugin's <c>deadline_seconds</c>, else plus <see cref="PluginRunStoreOptions.DefaultDeadline"/> (none by default).</value>
+    public DateTimeOffset? Deadline { get; init; }
+
+    /// <summary>Gets the number of attempts for retryable failures.</summary>
     /// <value>Default: <see langword="null"/>, meaning <see cref="PluginRunStoreOptions.DefaultMaxAttempts"/>.</value>
     public int? MaxAttempts { get; init; }
 }

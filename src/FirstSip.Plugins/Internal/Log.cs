@@ -23,11 +23,18 @@ internal static partial class Log
     public const int ResultConflictId = 34;
     public const int RunDeadLetteredId = 35;
     public const int RunTimedOutId = 40;
-    public const int RunRedispatchedId = 41;
-    public const int RunNotStartedId = 42;
     public const int ReaperFailedId = 43;
     public const int RunCancelledId = 50;
     public const int CancelSignalFailedId = 51;
+    public const int StopSignalFailedId = 52;
+    public const int DispatcherRecoveredId = 26;
+    public const int DispatchPutBackId = 27;
+    public const int RequestLostId = 44;
+    public const int RequestMissingId = 45;
+    public const int ReaperRecoveredId = 46;
+    public const int UnpublishedRunPutBackId = 47;
+    public const int ResultAppliedAfterTimeoutId = 36;
+    public const int DatabaseUnavailableId = 37;
 
     [LoggerMessage(EventId = PluginDirectoryMissingId, EventName = "PluginDirectoryMissing", Level = LogLevel.Warning,
         Message = "Plugin directory {PluginDirectory} does not exist; the catalog is empty")]
@@ -70,8 +77,16 @@ internal static partial class Log
     public static partial void RunFailedAtDispatch(this ILogger logger, Guid runId, string reason);
 
     [LoggerMessage(EventId = DispatcherFailedId, EventName = "DispatcherFailed", Level = LogLevel.Error,
-        Message = "The run dispatcher's cycle failed; it tries again")]
-    public static partial void DispatcherFailed(this ILogger logger, Exception exception);
+        Message = "The run dispatcher's cycle failed ({FailureCount} in a row); it tries again with a backoff")]
+    public static partial void DispatcherFailed(this ILogger logger, Exception exception, int failureCount);
+
+    [LoggerMessage(EventId = DispatcherRecoveredId, EventName = "DispatcherRecovered", Level = LogLevel.Information,
+        Message = "The run dispatcher works again")]
+    public static partial void DispatcherRecovered(this ILogger logger);
+
+    [LoggerMessage(EventId = DispatchPutBackId, EventName = "DispatchPutBack", Level = LogLevel.Warning,
+        Message = "Run {RunId} was not dispatched ({FailureCount} failures in a row); it is tried again in {RetryDelay}: {Reason}")]
+    public static partial void DispatchPutBack(this ILogger logger, Guid runId, int failureCount, TimeSpan retryDelay, string reason);
 
     [LoggerMessage(EventId = ResultAppliedId, EventName = "ResultApplied", Level = LogLevel.Information,
         Message = "Run {RunId} ended {RunStatus}")]
@@ -101,23 +116,39 @@ internal static partial class Log
         Message = "Run {RunId} timed out: {Reason}")]
     public static partial void RunTimedOut(this ILogger logger, Guid runId, string reason);
 
-    [LoggerMessage(EventId = RunRedispatchedId, EventName = "RunRedispatched", Level = LogLevel.Warning,
-        Message = "Run {RunId} was not started within {StartTimeout}; attempt {Attempt} is dispatched")]
-    public static partial void RunRedispatched(this ILogger logger, Guid runId, TimeSpan startTimeout, int attempt);
+    [LoggerMessage(EventId = RequestLostId, EventName = "RequestLost", Level = LogLevel.Warning,
+        Message = "The request {EntryId} of run {RunId} (attempt {Attempt}) is gone from {StreamName}, with no worker holding the run; it is published again as the same attempt")]
+    public static partial void RequestLost(this ILogger logger, Guid runId, string entryId, int attempt, string streamName);
 
-    [LoggerMessage(EventId = RunNotStartedId, EventName = "RunNotStarted", Level = LogLevel.Warning,
-        Message = "Run {RunId} failed: {Reason}")]
-    public static partial void RunNotStarted(this ILogger logger, Guid runId, string reason);
+    [LoggerMessage(EventId = RequestMissingId, EventName = "RequestMissing", Level = LogLevel.Information,
+        Message = "The request {EntryId} of run {RunId} is not in {StreamName} and no worker holds the run; it is published again if it is still missing at the next check")]
+    public static partial void RequestMissing(this ILogger logger, Guid runId, string entryId, string streamName);
+
+    [LoggerMessage(EventId = UnpublishedRunPutBackId, EventName = "UnpublishedRunPutBack", Level = LogLevel.Warning,
+        Message = "Run {RunId} was claimed for dispatch but its publish was never recorded; it is pending again")]
+    public static partial void UnpublishedRunPutBack(this ILogger logger, Guid runId);
 
     [LoggerMessage(EventId = ReaperFailedId, EventName = "ReaperFailed", Level = LogLevel.Error,
-        Message = "The run reaper's cycle failed; it tries again")]
-    public static partial void ReaperFailed(this ILogger logger, Exception exception);
+        Message = "The run reaper's cycle failed ({FailureCount} in a row); it tries again")]
+    public static partial void ReaperFailed(this ILogger logger, Exception exception, int failureCount);
+
+    [LoggerMessage(EventId = ReaperRecoveredId, EventName = "ReaperRecovered", Level = LogLevel.Information,
+        Message = "The run reaper works again")]
+    public static partial void ReaperRecovered(this ILogger logger);
 
     [LoggerMessage(EventId = RunCancelledId, EventName = "RunCancelled", Level = LogLevel.Information,
         Message = "Run {RunId} cancelled")]
     public static partial void RunCancelled(this ILogger logger, Guid runId);
 
-    [LoggerMessage(EventId = CancelSignalFailedId, EventName = "CancelSignalFailed", Level = LogLevel.Warning,
-        Message = "Could not signal the cancellation of run {RunId} to the workers")]
-    public static partial void CancelSignalFailed(this ILogger logger, Exception exception, Guid runId);
+    [LoggerMessage(EventId = StopSignalFailedId, EventName = "StopSignalFailed", Level = LogLevel.Warning,
+        Message = "Could not tell the workers that {RunCount} runs ended; the reaper sends the signals again")]
+    public static partial void StopSignalFailed(this ILogger logger, Exception exception, int runCount);
+
+    [LoggerMessage(EventId = ResultAppliedAfterTimeoutId, EventName = "ResultAppliedAfterTimeout", Level = LogLevel.Warning,
+        Message = "Run {RunId} had timed out ({Reason}), but a worker completed it: the completed result is applied")]
+    public static partial void ResultAppliedAfterTimeout(this ILogger logger, Guid runId, string reason);
+
+    [LoggerMessage(EventId = DatabaseUnavailableId, EventName = "DatabaseUnavailable", Level = LogLevel.Warning,
+        Message = "Applying {StreamName} entry {MessageId} failed with a transient database error (try {Attempt}); it is tried again in {RetryDelay}")]
+    public static partial void DatabaseUnavailable(this ILogger logger, Exception exception, string streamName, string messageId, int attempt, TimeSpan retryDelay);
 }

@@ -29,6 +29,16 @@ internal sealed class PluginRunStoreOptionsCustomValidator : IValidateOptions<Pl
             builder.AddError("PluginRunStoreOptions.RetryMaxDelay must not be shorter than RetryBaseDelay.", nameof(PluginRunStoreOptions.RetryMaxDelay));
         }
 
+        if (options.DefaultQueueTimeout is { } queueTimeout && queueTimeout < TimeSpan.FromSeconds(1))
+        {
+            builder.AddError("PluginRunStoreOptions.DefaultQueueTimeout must be at least one second, or null for none.", nameof(PluginRunStoreOptions.DefaultQueueTimeout));
+        }
+
+        if (options.DefaultDeadline is { } deadline && deadline < TimeSpan.FromSeconds(1))
+        {
+            builder.AddError("PluginRunStoreOptions.DefaultDeadline must be at least one second, or null for none.", nameof(PluginRunStoreOptions.DefaultDeadline));
+        }
+
         return builder.Build();
     }
 }

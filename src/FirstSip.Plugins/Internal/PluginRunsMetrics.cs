@@ -22,6 +22,8 @@ internal sealed class PluginRunsMetrics : IDisposable
         TimedOut = _meter.CreateCounter<long>("firstsip.plugins.runs.timed_out", "{run}", "Runs that passed their deadline.");
         Cancelled = _meter.CreateCounter<long>("firstsip.plugins.runs.cancelled", "{run}", "Runs cancelled by the application.");
         Retried = _meter.CreateCounter<long>("firstsip.plugins.runs.retried", "{run}", "Runs scheduled for another attempt.");
+        Republished = _meter.CreateCounter<long>("firstsip.plugins.runs.republished", "{run}", "Runs published again as the same attempt because Redis lost their request.");
+        CompletedAfterTimeout = _meter.CreateCounter<long>("firstsip.plugins.runs.completed_after_timeout", "{run}", "Completed results applied to runs the app's backstop had timed out.");
         DuplicateResults = _meter.CreateCounter<long>("firstsip.plugins.results.duplicate", "{result}", "Results ignored because the run was already terminal or waiting for a retry.");
         OrphanResults = _meter.CreateCounter<long>("firstsip.plugins.results.orphan", "{result}", "Results for runs that do not exist.");
         Duration = _meter.CreateHistogram<double>("firstsip.plugins.run.duration", "s", "Time from a run's creation to its terminal state.");
@@ -41,6 +43,10 @@ internal sealed class PluginRunsMetrics : IDisposable
     public Counter<long> Cancelled { get; }
 
     public Counter<long> Retried { get; }
+
+    public Counter<long> Republished { get; }
+
+    public Counter<long> CompletedAfterTimeout { get; }
 
     public Counter<long> DuplicateResults { get; }
 

@@ -63,6 +63,17 @@ public class StreamReaderOptions
     [Range(1, int.MaxValue)]
     public int MaxDeliveries { get; set; } = 5;
 
+    /// <summary>
+    /// Gets or sets whether a decodable entry delivered more than <see cref="MaxDeliveries"/> times is dead-lettered.
+    /// </summary>
+    /// <value><see langword="true"/> by default.</value>
+    /// <remarks>
+    /// With <see langword="false"/>, such an entry is handed to the handler again on every delivery and a warning is logged,
+    /// so failures on the reading side (a database outage, a bug being fixed) never discard a message that could be handled.
+    /// Poison entries (undecodable, too large) are dead-lettered either way.
+    /// </remarks>
+    public bool DeadLetterAfterMaxDeliveries { get; set; } = true;
+
     /// <summary>Gets or sets the dead-letter stream.</summary>
     /// <value><see langword="null"/> by default, meaning <c>&lt;stream&gt;:dead</c>.</value>
     public string? DeadLetterStream { get; set; }

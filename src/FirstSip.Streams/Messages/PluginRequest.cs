@@ -9,7 +9,7 @@ namespace FirstSip.Streams;
 /// <remarks>
 /// The wire format is protocol v1 (see <c>docs/protocol.md</c>): a JSON <c>payload</c> field holding
 /// <c>plugin_run_id</c>, <c>plugin_name</c>, <c>user_id</c> and <c>settings</c>, and the optional
-/// <c>attempt</c>, <c>deadline</c>, <c>timeout_seconds</c> and <c>secrets</c> fields next to it.
+/// <c>attempt</c>, <c>deadline</c>, <c>queue_deadline</c>, <c>timeout_seconds</c> and <c>secrets</c> fields next to it.
 /// </remarks>
 public sealed record PluginRequest
 {
@@ -34,10 +34,13 @@ public sealed record PluginRequest
     /// <value>1 by default.</value>
     public int Attempt { get; init; } = 1;
 
-    /// <summary>Gets the time after which the application no longer waits for a result, if any.</summary>
+    /// <summary>Gets the run's overall deadline, if any: a worker does not start the run after it, and stops an execution at it.</summary>
     public DateTimeOffset? Deadline { get; init; }
 
-    /// <summary>Gets the execution timeout the worker applies, in seconds, overriding the plugin's own, if any.</summary>
+    /// <summary>Gets the end of the run's queue timeout, if any: a worker that reads the request after it does not start the run.</summary>
+    public DateTimeOffset? QueueDeadline { get; init; }
+
+    /// <summary>Gets the execution timeout the worker applies from the moment it starts the run, in seconds, overriding the plugin's own, if any.</summary>
     public int? TimeoutSeconds { get; init; }
 
     /// <summary>Gets the sealed secrets text (<c>v1.</c> + base64), opaque to this package, if any.</summary>

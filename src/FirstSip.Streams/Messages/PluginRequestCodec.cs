@@ -54,7 +54,8 @@ public sealed class PluginRequestCodec : IStreamEntryCodec<PluginRequest>, IPayl
             }
         });
 
-        var count = 3 + (message.Deadline.HasValue ? 1 : 0) + (message.TimeoutSeconds.HasValue ? 1 : 0) + (message.Secrets is null ? 0 : 1);
+        var count = 3 + (message.Deadline.HasValue ? 1 : 0) + (message.QueueDeadline.HasValue ? 1 : 0) + (message.TimeoutSeconds.HasValue ? 1 : 0)
+            + (message.Secrets is null ? 0 : 1);
         var fields = new NameValueEntry[count + reserve];
         var i = 0;
         fields[i++] = new(WireFields.Payload, payload);
@@ -63,6 +64,11 @@ public sealed class PluginRequestCodec : IStreamEntryCodec<PluginRequest>, IPayl
         if (message.Deadline is { } deadline)
         {
             fields[i++] = new(WireFields.Deadline, deadline.ToUnixTimeMilliseconds());
+        }
+
+        if (message.QueueDeadline is { } queueDeadline)
+        {
+            fields[i++] = new(WireFields.QueueDeadline, queueDeadline.ToUnixTimeMilliseconds());
         }
 
         if (message.TimeoutSeconds is { } timeout)
@@ -133,6 +139,7 @@ public sealed class PluginRequestCodec : IStreamEntryCodec<PluginRequest>, IPayl
 
         var attempt = fields.GetInt64(WireJson.Attempt);
         var deadline = fields.GetInt64(WireJson.Deadline);
+        var queueDeadline = fields.GetInt64(WireJson.QueueDeadline);
         var timeout = fields.GetInt64(WireJson.TimeoutSeconds);
         var request = new PluginRequest
         {
@@ -141,10 +148,14 @@ public sealed class PluginRequestCodec : IStreamEntryCodec<PluginRequest>, IPayl
             UserId = userId,
             Settings = settings,
             Attempt = attempt is >= 1 and <= int.MaxValue ? (int)attempt.Value : 1,
-            Deadline = deadline is { } ms ? DateTimeOffset.FromUnixTimeMilliseconds(ms) : null,
+            Deadline = UnixMilliseconds(deadline),
+            QueueDeadline = UnixMilliseconds(queueDeadline),
             TimeoutSeconds = timeout is >= 0 and <= int.MaxValue ? (int)timeout.Value : null,
             Secrets = fields.GetString(WireJson.Secrets),
         };
         return StreamDecodeResult<PluginRequest>.Success(request, runId);
     }
+
+    private static DateTimeOffset? UnixMilliseconds(long? value) =>
+        value is { } ms && ms >= -62_135_596_800_000 && ms <= 253_402_300_799_999 ? DateTimeOffset.FromUnixTimeMilliseconds(ms) : null;
 }

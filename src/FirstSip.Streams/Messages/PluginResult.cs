@@ -20,6 +20,12 @@ public sealed record PluginResult
     /// <summary>Gets a value indicating whether the worker considers the failure worth retrying.</summary>
     public bool Retryable { get; init; }
 
+    /// <summary>Gets why the run failed, when the worker said (<c>kind</c> in the payload); <see langword="null"/> for completed runs and for workers that do not say.</summary>
+    public PluginFailureKind? FailureKind { get; init; }
+
+    /// <summary>Gets the least delay the plugin asked for before a retry (<c>retry_delay_ms</c> in the payload), if any.</summary>
+    public TimeSpan? RetryDelay { get; init; }
+
     /// <summary>Gets the attempt this result answers, if the worker reported it.</summary>
     public int? Attempt { get; init; }
 

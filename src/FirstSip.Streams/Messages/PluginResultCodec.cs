@@ -14,6 +14,9 @@ namespace FirstSip.Streams;
 /// </remarks>
 public sealed class PluginResultCodec : IStreamEntryCodec<PluginResult>, IPayloadSizeBound<PluginResult>, IEntryFieldsDecoder<PluginResult>, IEnvelopeEncoder<PluginResult>
 {
+    // A year: longer delays are treated as none, rather than overflowing a schedule.
+    private const long MaxRetryDelayMilliseconds = 366L * 24 * 3600 * 1000;
+
     /// <summary>Gets the shared instance.</summary>
     public static PluginResultCodec Instance { get; } = new();
 
@@ -34,6 +37,15 @@ public sealed class PluginResultCodec : IStreamEntryCodec<PluginResult>, IPayloa
             writer.WriteString(WireJson.OutputName, result.Output);
             writer.WriteString(WireJson.ErrorName, result.Error);
             writer.WriteBoolean(WireJson.RetryableName, result.Retryable);
+            if (result.FailureKind is { } kind)
+            {
+                writer.WriteString(WireJson.KindName, KindText(kind));
+            }
+
+            if (result.RetryDelay is { } delay)
+            {
+                writer.WriteNumber(WireJson.RetryDelayName, (long)Math.Ceiling(delay.TotalMilliseconds));
+            }
         });
 
         var count = 2 + (message.Attempt.HasValue ? 1 : 0) + (message.DurationMs.HasValue ? 1 : 0) + (message.Worker is null ? 0 : 1);
@@ -94,6 +106,7 @@ public sealed class PluginResultCodec : IStreamEntryCodec<PluginResult>, IPayloa
         }
 
         var attempt = fields.GetInt64(WireJson.Attempt) ?? payload.GetInt64("attempt"u8);
+        var retryDelay = payload.GetInt64("retry_delay_ms"u8);
         var result = new PluginResult
         {
             PluginRunId = runId,
@@ -101,10 +114,29 @@ public sealed class PluginResultCodec : IStreamEntryCodec<PluginResult>, IPayloa
             Output = payload.GetString("output"u8),
             Error = payload.GetString("error"u8),
             Retryable = payload.IsTrue("retryable"u8),
+            FailureKind = status == PluginResultStatus.Failed ? ParseKind(payload.GetString("kind"u8)) : null,
+            RetryDelay = retryDelay is > 0 and <= MaxRetryDelayMilliseconds ? TimeSpan.FromMilliseconds(retryDelay.Value) : null,
             Attempt = attempt is >= 1 and <= int.MaxValue ? (int)attempt.Value : null,
             DurationMs = fields.GetInt64(WireJson.DurationMs) ?? payload.GetInt64("duration_ms"u8),
             Worker = fields.GetString(WireJson.Worker) ?? payload.GetString("worker"u8),
         };
         return StreamDecodeResult<PluginResult>.Success(result, runId);
     }
+
+    private static string KindText(PluginFailureKind kind) => kind switch
+    {
+        PluginFailureKind.TimedOut => "timed_out",
+        PluginFailureKind.NotStarted => "not_started",
+        PluginFailureKind.Cancelled => "cancelled",
+        _ => "failed",
+    };
+
+    private static PluginFailureKind? ParseKind(string? text) => text switch
+    {
+        "failed" => PluginFailureKind.Failed,
+        "timed_out" => PluginFailureKind.TimedOut,
+        "not_started" => PluginFailureKind.NotStarted,
+        "cancelled" => PluginFailureKind.Cancelled,
+        _ => null,
+    };
 }

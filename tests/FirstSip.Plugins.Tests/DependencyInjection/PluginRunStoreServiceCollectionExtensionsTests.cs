@@ -90,7 +90,10 @@ public sealed class PluginRunStoreServiceCollectionExtensionsTests
         Assert.Equal("plugins", options.PluginDirectory);
         Assert.Equal(TimeSpan.FromMinutes(5), options.DefaultTimeout);
         Assert.Equal(3, options.DefaultMaxAttempts);
-        Assert.Equal(TimeSpan.FromMinutes(2), options.StartTimeout);
+        Assert.Null(options.DefaultQueueTimeout);
+        Assert.Null(options.DefaultDeadline);
+        Assert.Equal(TimeSpan.FromMinutes(1), options.LostRequestCheckInterval);
+        Assert.Equal(10, options.MaxDispatchFailures);
         Assert.Equal(TimeSpan.FromSeconds(30), options.DeadlineGracePeriod);
         Assert.Equal(TimeSpan.FromSeconds(5), options.RetryBaseDelay);
         Assert.Equal(TimeSpan.FromMinutes(5), options.RetryMaxDelay);

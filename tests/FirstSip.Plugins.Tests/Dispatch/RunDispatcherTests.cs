@@ -98,7 +98,9 @@ public sealed class RunDispatcherTests(ServersFixture servers) : IDisposable
         Assert.Equal("echo", first.PluginName);
         Assert.Equal("42", first.UserId);
         Assert.Equal(90, first.TimeoutSeconds);
-        Assert.NotNull(first.Deadline);
+        Assert.Null(first.Deadline);
+        Assert.Null(first.QueueDeadline);
+        Assert.Equal(requests.Single(r => r.Request.PluginRunId == runs[0].RunId).Id, (await host.GetRequiredAsync(runs[0].RunId)).RequestId);
         Assert.Equal("brief", first.Settings.GetProperty("summary_length").GetString());
     }
 

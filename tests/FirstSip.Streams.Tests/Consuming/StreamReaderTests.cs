@@ -249,6 +249,30 @@ public sealed class StreamReaderTests(RedisServer redis)
     }
 
     [Fact]
+    public async Task Reader_WithoutDeadLetterAfterMaxDeliveries_KeepsHandlingADecodableEntry_UntilItSucceeds()
+    {
+        var streams = new TestStreams();
+        var probe = new Probe<PluginResult>();
+        var calls = 0;
+        probe.Behavior = (_, _) => Interlocked.Increment(ref calls) <= 4 ? throw new InvalidOperationException("the database is down") : Task.CompletedTask;
+        using var host = TestHosts.ResultReader(redis, streams, probe, o =>
+        {
+            o.MaxDeliveries = 2;
+            o.DeadLetterAfterMaxDeliveries = false;
+        });
+        await host.StartAsync();
+        await host.Services.GetRequiredService<IStreamPublisher<PluginResult>>().PublishAsync(Results.Completed());
+
+        await Eventually.WaitAsync(async () => Volatile.Read(ref calls) == 5 &&
+            (await redis.Database.StreamPendingAsync(streams.Results, AppGroup)).PendingMessageCount == 0, "handled on its fifth delivery and acknowledged");
+        await host.StopAsync();
+
+        Assert.Empty(probe.DeadLettered);
+        Assert.Equal(0, await redis.Database.StreamLengthAsync(streams.Results + ":dead"));
+        Assert.Equal(new long[] { 1, 2, 3, 4, 5 }, probe.Attempts.Select(a => a.DeliveryCount));
+    }
+
+    [Fact]
     public async Task Reader_DeadLetterCallbackThrows_NothingAckedUntilItSucceeds()
     {
         var streams = new TestStreams();

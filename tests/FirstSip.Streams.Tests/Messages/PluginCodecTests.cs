@@ -41,6 +41,7 @@ public sealed class PluginCodecTests
             Settings = JsonDocument.Parse("{\"topics\":[\"café\",\"日本\"],\"n\":3}").RootElement,
             Attempt = 3,
             Deadline = DateTimeOffset.FromUnixTimeMilliseconds(1_771_469_823_123),
+            QueueDeadline = DateTimeOffset.FromUnixTimeMilliseconds(1_771_469_800_000),
             TimeoutSeconds = 120,
             Secrets = "v1.abc=",
         };
@@ -57,6 +58,8 @@ public sealed class PluginCodecTests
         Assert.Equal(request.UserId, decoded.UserId);
         Assert.Equal(request.Attempt, decoded.Attempt);
         Assert.Equal(request.Deadline, decoded.Deadline);
+        Assert.Equal(request.QueueDeadline, decoded.QueueDeadline);
+        Assert.Equal("1771469800000", (string?)fields.Single(f => f.Name == "queue_deadline").Value);
         Assert.Equal(request.TimeoutSeconds, decoded.TimeoutSeconds);
         Assert.Equal(request.Secrets, decoded.Secrets);
         Assert.True(JsonNode.DeepEquals(JsonNode.Parse(request.Settings.GetRawText()), JsonNode.Parse(decoded.Settings.GetRawText())));
@@ -80,14 +83,32 @@ public sealed class PluginCodecTests
             Status = PluginResultStatus.Failed,
             Error = "boom",
             Retryable = true,
+            FailureKind = PluginFailureKind.Failed,
+            RetryDelay = TimeSpan.FromSeconds(90),
             Attempt = 2,
             DurationMs = 1234,
             Worker = "sidecar-a-1",
         };
 
-        var decoded = PluginResultCodec.Instance.Decode(PluginResultCodec.Instance.Encode(result));
+        var encoded = PluginResultCodec.Instance.Encode(result);
+        Assert.Contains("\"retry_delay_ms\":90000", (string)encoded[0].Value!);
+        var decoded = PluginResultCodec.Instance.Decode(encoded);
         Assert.Equal(result, decoded.Message);
         Assert.Equal("3f2b8c1e-9a4d-4c6b-8f0e-2d7a1b5c9e40", decoded.Key);
+    }
+
+    [Theory]
+    [InlineData("timed_out", PluginFailureKind.TimedOut)]
+    [InlineData("not_started", PluginFailureKind.NotStarted)]
+    [InlineData("cancelled", PluginFailureKind.Cancelled)]
+    [InlineData("failed", PluginFailureKind.Failed)]
+    [InlineData("something_new", null)]
+    public void Result_FailureKind_IsReadFromThePayload_AndUnknownKindsAreIgnored(string kind, PluginFailureKind? expected)
+    {
+        var payload = $$"""{"plugin_run_id":"{{RunId}}","status":"failed","error":"x","kind":"{{kind}}","retry_delay_ms":-5}""";
+        var decoded = PluginResultCodec.Instance.Decode([new("payload", payload), new("schema_version", "v1")]).Message!;
+        Assert.Equal(expected, decoded.FailureKind);
+        Assert.Null(decoded.RetryDelay);
     }
 
     [Fact]

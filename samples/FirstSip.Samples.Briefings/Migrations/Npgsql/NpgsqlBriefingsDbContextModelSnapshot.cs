@@ -44,6 +44,10 @@ namespace FirstSip.Samples.Briefings.Migrations.Npgsql
                         .HasColumnType("timestamp with time zone")
                         .HasColumnName("deadline");
 
+                    b.Property<int>("DispatchFailures")
+                        .HasColumnType("integer")
+                        .HasColumnName("dispatch_failures");
+
                     b.Property<DateTimeOffset?>("DispatchedAt")
                         .HasColumnType("timestamp with time zone")
                         .HasColumnName("dispatched_at");
@@ -51,6 +55,10 @@ namespace FirstSip.Samples.Briefings.Migrations.Npgsql
                     b.Property<string>("Error")
                         .HasColumnType("text")
                         .HasColumnName("error");
+
+                    b.Property<DateTimeOffset?>("ExpiresAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("expires_at");
 
                     b.Property<string>("IdempotencyKey")
                         .HasMaxLength(200)
@@ -80,6 +88,19 @@ namespace FirstSip.Samples.Briefings.Migrations.Npgsql
                         .HasColumnType("character varying(200)")
                         .HasColumnName("plugin_name");
 
+                    b.Property<DateTimeOffset?>("QueueDeadline")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("queue_deadline");
+
+                    b.Property<int?>("QueueTimeoutSeconds")
+                        .HasColumnType("integer")
+                        .HasColumnName("queue_timeout_seconds");
+
+                    b.Property<string>("RequestId")
+                        .HasMaxLength(64)
+                        .HasColumnType("character varying(64)")
+                        .HasColumnName("request_id");
+
                     b.Property<string>("Settings")
                         .IsRequired()
                         .HasColumnType("text")
@@ -94,6 +115,10 @@ namespace FirstSip.Samples.Briefings.Migrations.Npgsql
                         .HasMaxLength(16)
                         .HasColumnType("character varying(16)")
                         .HasColumnName("status");
+
+                    b.Property<bool>("StopSignalPending")
+                        .HasColumnType("boolean")
+                        .HasColumnName("stop_signal_pending");
 
                     b.Property<int>("TimeoutSeconds")
                         .HasColumnType("integer")
@@ -120,11 +145,23 @@ namespace FirstSip.Samples.Briefings.Migrations.Npgsql
                     b.HasIndex("CreatedAt")
                         .HasDatabaseName("ix_plugin_runs_created_at");
 
+                    b.HasIndex("StopSignalPending")
+                        .HasDatabaseName("ix_plugin_runs_stop_signal_pending");
+
                     b.HasIndex("Status", "Deadline")
                         .HasDatabaseName("ix_plugin_runs_status_deadline");
 
+                    b.HasIndex("Status", "DispatchedAt")
+                        .HasDatabaseName("ix_plugin_runs_status_dispatched_at");
+
+                    b.HasIndex("Status", "ExpiresAt")
+                        .HasDatabaseName("ix_plugin_runs_status_expires_at");
+
                     b.HasIndex("Status", "NextAttemptAt")
                         .HasDatabaseName("ix_plugin_runs_status_next_attempt_at");
+
+                    b.HasIndex("Status", "QueueDeadline")
+                        .HasDatabaseName("ix_plugin_runs_status_queue_deadline");
 
                     b.HasIndex("UserId", "CreatedAt")
                         .HasDatabaseName("ix_plugin_runs_user_id_created_at");

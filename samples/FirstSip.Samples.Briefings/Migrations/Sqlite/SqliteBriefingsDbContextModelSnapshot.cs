@@ -39,6 +39,10 @@ namespace FirstSip.Samples.Briefings.Migrations.Sqlite
                         .HasColumnType("INTEGER")
                         .HasColumnName("deadline");
 
+                    b.Property<int>("DispatchFailures")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("dispatch_failures");
+
                     b.Property<long?>("DispatchedAt")
                         .HasColumnType("INTEGER")
                         .HasColumnName("dispatched_at");
@@ -46,6 +50,10 @@ namespace FirstSip.Samples.Briefings.Migrations.Sqlite
                     b.Property<string>("Error")
                         .HasColumnType("TEXT")
                         .HasColumnName("error");
+
+                    b.Property<long?>("ExpiresAt")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("expires_at");
 
                     b.Property<string>("IdempotencyKey")
                         .HasMaxLength(200)
@@ -75,6 +83,19 @@ namespace FirstSip.Samples.Briefings.Migrations.Sqlite
                         .HasColumnType("TEXT")
                         .HasColumnName("plugin_name");
 
+                    b.Property<long?>("QueueDeadline")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("queue_deadline");
+
+                    b.Property<int?>("QueueTimeoutSeconds")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("queue_timeout_seconds");
+
+                    b.Property<string>("RequestId")
+                        .HasMaxLength(64)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("request_id");
+
                     b.Property<string>("Settings")
                         .IsRequired()
                         .HasColumnType("TEXT")
@@ -89,6 +110,10 @@ namespace FirstSip.Samples.Briefings.Migrations.Sqlite
                         .HasMaxLength(16)
                         .HasColumnType("TEXT")
                         .HasColumnName("status");
+
+                    b.Property<bool>("StopSignalPending")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("stop_signal_pending");
 
                     b.Property<int>("TimeoutSeconds")
                         .HasColumnType("INTEGER")
@@ -115,11 +140,23 @@ namespace FirstSip.Samples.Briefings.Migrations.Sqlite
                     b.HasIndex("CreatedAt")
                         .HasDatabaseName("ix_plugin_runs_created_at");
 
+                    b.HasIndex("StopSignalPending")
+                        .HasDatabaseName("ix_plugin_runs_stop_signal_pending");
+
                     b.HasIndex("Status", "Deadline")
                         .HasDatabaseName("ix_plugin_runs_status_deadline");
 
+                    b.HasIndex("Status", "DispatchedAt")
+                        .HasDatabaseName("ix_plugin_runs_status_dispatched_at");
+
+                    b.HasIndex("Status", "ExpiresAt")
+                        .HasDatabaseName("ix_plugin_runs_status_expires_at");
+
                     b.HasIndex("Status", "NextAttemptAt")
                         .HasDatabaseName("ix_plugin_runs_status_next_attempt_at");
+
+                    b.HasIndex("Status", "QueueDeadline")
+                        .HasDatabaseName("ix_plugin_runs_status_queue_deadline");
 
                     b.HasIndex("UserId", "CreatedAt")
                         .HasDatabaseName("ix_plugin_runs_user_id_created_at");

@@ -19,11 +19,14 @@ internal static partial class PluginManifestReader
     private static readonly HashSet<string> KnownKeys =
     [
         "schema_version", "name", "description", "version", "runtime", "entry", "timeout_seconds",
-        "settings_schema_path", "capabilities", "default_config",
+        "settings_schema_path", "capabilities", "default_config", "queue_timeout_seconds", "deadline_seconds", "env",
     ];
 
     [GeneratedRegex("^[a-z0-9][a-z0-9-]*$", RegexOptions.CultureInvariant)]
     private static partial Regex NamePattern();
+
+    [GeneratedRegex("^[A-Za-z_][A-Za-z0-9_]*$", RegexOptions.CultureInvariant)]
+    private static partial Regex VariablePattern();
 
     /// <summary>Loads one plugin folder.</summary>
     /// <exception cref="PluginManifestException">The manifest or schema is invalid.</exception>
@@ -85,26 +88,14 @@ internal static partial class PluginManifestReader
             throw new PluginManifestException(folderName, $"{ManifestFileName}: entry is required for a python plugin (module:function)");
         }
 
-        TimeSpan? timeout = null;
-        if (OptionalScalar(values, "timeout_seconds", folderName) is { } timeoutText)
+        var timeout = OptionalSeconds(values, "timeout_seconds", folderName);
+        var queueTimeout = OptionalSeconds(values, "queue_timeout_seconds", folderName);
+        var deadline = OptionalSeconds(values, "deadline_seconds", folderName);
+        var capabilities = OptionalStrings(values, "capabilities", folderName);
+        var environment = OptionalStrings(values, "env", folderName);
+        if (environment.FirstOrDefault(v => !VariablePattern().IsMatch(v)) is { } badVariable)
         {
-            if (!double.TryParse(timeoutText, NumberStyles.Float, CultureInfo.InvariantCulture, out var seconds) || seconds <= 0)
-            {
-                throw new PluginManifestException(folderName, $"{ManifestFileName}: timeout_seconds must be a positive number, not '{timeoutText}'");
-            }
-
-            timeout = TimeSpan.FromSeconds(seconds);
-        }
-
-        var capabilities = new List<string>();
-        if (values.TryGetValue("capabilities", out var capabilitiesNode) && !IsNull(capabilitiesNode))
-        {
-            if (capabilitiesNode is not YamlSequenceNode sequence || sequence.Children.Any(c => c is not YamlScalarNode))
-            {
-                throw new PluginManifestException(folderName, $"{ManifestFileName}: capabilities must be a list of strings");
-            }
-
-            capabilities.AddRange(sequence.Children.Cast<YamlScalarNode>().Select(c => c.Value ?? ""));
+            throw new PluginManifestException(folderName, $"{ManifestFileName}: env must list environment variable names, not '{badVariable}'");
         }
 
         var defaultConfig = new JsonObject();
@@ -158,6 +149,9 @@ internal static partial class PluginManifestReader
             Runtime = runtime,
             Entry = entry,
             Timeout = timeout,
+            QueueTimeout = queueTimeout,
+            Deadline = deadline,
+            Environment = environment,
             Capabilities = capabilities,
             DefaultConfig = defaultConfig,
             SettingsSchemaJson = schemaJson,
@@ -178,6 +172,37 @@ internal static partial class PluginManifestReader
         return node is YamlScalarNode scalar
             ? scalar.Value
             : throw new PluginManifestException(plugin, $"{ManifestFileName}: {key} must be a single value");
+    }
+
+    private static TimeSpan? OptionalSeconds(Dictionary<string, YamlNode> values, string key, string plugin)
+    {
+        if (OptionalScalar(values, key, plugin) is not { } text)
+        {
+            return null;
+        }
+
+        if (!double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var seconds) || seconds <= 0 || seconds > TimeSpan.MaxValue.TotalSeconds / 2)
+        {
+            throw new PluginManifestException(plugin, $"{ManifestFileName}: {key} must be a positive number, not '{text}'");
+        }
+
+        return TimeSpan.FromSeconds(seconds);
+    }
+
+    private static List<string> OptionalStrings(Dictionary<string, YamlNode> values, string key, string plugin)
+    {
+        var list = new List<string>();
+        if (values.TryGetValue(key, out var node) && !IsNull(node))
+        {
+            if (node is not YamlSequenceNode sequence || sequence.Children.Any(c => c is not YamlScalarNode))
+            {
+                throw new PluginManifestException(plugin, $"{ManifestFileName}: {key} must be a list of strings");
+            }
+
+            list.AddRange(sequence.Children.Cast<YamlScalarNode>().Select(c => c.Value ?? ""));
+        }
+
+        return list;
     }
 
     private static bool IsNull(YamlNode node) =>

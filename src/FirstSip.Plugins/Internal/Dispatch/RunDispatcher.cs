@@ -14,15 +14,18 @@ using StackExchange.Redis;
 namespace FirstSip.Plugins.Internal.Dispatch;
 
 /// <summary>
-/// The outbox dispatcher: claims due pending runs (a version-conditional update to <c>dispatched</c>, so two
-/// app instances never publish the same run), publishes them to the request stream pipelined, each under a span
-/// that continues the run's trace, and puts runs whose publish failed back to <c>pending</c> for the next cycle.
+/// The outbox dispatcher: claims due pending runs (a version-conditional update to <c>dispatched</c>, so two app instances
+/// never publish the same run), publishes them to the request stream pipelined, each under a span that continues the run's
+/// trace, and records each request's entry id. Whatever goes wrong between the claim and the publish, every claimed run that
+/// was not published goes back to <c>pending</c>: a failure of its own (its secrets provider, the publish) counts against
+/// <see cref="PluginRunStoreOptions.MaxDispatchFailures"/> and delays its next try by the retry backoff; a stop does not count.
 /// </summary>
 internal sealed class RunDispatcher(
     IServiceScopeFactory scopeFactory,
     IStreamPublisher<PluginRequest> publisher,
     IConnectionMultiplexer redis,
     DispatchSignal signal,
+    CancelSignaler stopSignals,
     TimeProvider timeProvider,
     IOptions<PluginRunStoreOptions> options,
     RunUpdateHub hub,
@@ -33,16 +36,22 @@ internal sealed class RunDispatcher(
         "the run needs secrets but no seal key is configured (PluginRunStoreOptions.SealKey); secrets are never sent in the clear";
 
     private readonly byte[]? _sealKey = SecretSealer.ParseKey(options.Value.SealKey);
+    private readonly LoopFailures _failures = new();
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         while (!stoppingToken.IsCancellationRequested)
         {
             var full = false;
+            var wait = options.Value.DispatchInterval;
             try
             {
                 var result = await DispatchOnceAsync(stoppingToken).ConfigureAwait(false);
                 full = result.Claimed >= options.Value.DispatchBatchSize && result.Failed == 0;
+                if (_failures.Recovered())
+                {
+                    logger.DispatcherRecovered();
+                }
             }
             catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
             {
@@ -50,14 +59,20 @@ internal sealed class RunDispatcher(
             }
             catch (Exception ex)
             {
-                logger.DispatcherFailed(ex);
+                // The database is unreachable, most likely: log the first failure and then now and then, and back off.
+                if (_failures.ShouldLog())
+                {
+                    logger.DispatcherFailed(ex, _failures.Count);
+                }
+
+                wait = _failures.Backoff(options.Value.DispatchInterval);
             }
 
             if (!full)
             {
                 try
                 {
-                    await signal.WaitAsync(options.Value.DispatchInterval, timeProvider, stoppingToken).ConfigureAwait(false);
+                    await signal.WaitAsync(wait, timeProvider, stoppingToken).ConfigureAwait(false);
                 }
                 catch (OperationCanceledException)
                 {
@@ -68,7 +83,7 @@ internal sealed class RunDispatcher(
     }
 
     /// <summary>Runs one dispatch cycle.</summary>
-    /// <returns>How many runs were claimed, published, and put back after a failed publish.</returns>
+    /// <returns>How many runs were claimed, published, and put back after a failure.</returns>
     internal async Task<(int Claimed, int Published, int Failed)> DispatchOnceAsync(CancellationToken cancellationToken)
     {
         if (!redis.IsConnected)
@@ -82,7 +97,6 @@ internal sealed class RunDispatcher(
         await using (scope.ConfigureAwait(false))
         {
             var db = scope.ServiceProvider.GetRequiredService<RunDbContextAccessor>();
-            var secretsProvider = scope.ServiceProvider.GetService<IPluginSecretsProvider>();
             var now = timeProvider.GetUtcNow();
             var claimed = await ClaimAsync(db, now, cancellationToken).ConfigureAwait(false);
             if (claimed.Count == 0)
@@ -90,60 +104,34 @@ internal sealed class RunDispatcher(
                 return (0, 0, 0);
             }
 
-            var batch = new List<(PluginRun Run, PluginRequest Request)>(claimed.Count);
-            var putBack = new List<PluginRun>();
-            foreach (var run in claimed)
+            // Every claimed run ends this cycle published, failed, or back in pending: the finally block puts back what is left.
+            var outcomes = new Dictionary<Guid, string?>(claimed.Count);
+            var published = new List<(PluginRun Run, string EntryId)>(claimed.Count);
+            try
             {
-                string? sealedSecrets = null;
-                IReadOnlyDictionary<string, string>? secrets;
-                try
+                var batch = await PrepareAsync(db, scope.ServiceProvider, claimed, outcomes, now, cancellationToken).ConfigureAwait(false);
+                await PublishAsync(db, batch, outcomes, published, now, cancellationToken).ConfigureAwait(false);
+            }
+            finally
+            {
+                var left = claimed.Where(r => !outcomes.ContainsKey(r.RunId) || outcomes[r.RunId] is not null).ToList();
+                if (left.Count > 0)
                 {
-                    secrets = secretsProvider is null ? null : await secretsProvider.GetSecretsAsync(run, cancellationToken).ConfigureAwait(false);
-                }
-                catch (Exception ex) when (ex is not OperationCanceledException)
-                {
-                    logger.SecretsProviderFailed(ex, run.RunId);
-                    putBack.Add(run);
-                    continue;
-                }
-
-                if (secrets is { Count: > 0 })
-                {
-                    if (_sealKey is null)
-                    {
-                        await FailAsync(db, run, SecretsWithoutKeyError, now, cancellationToken).ConfigureAwait(false);
-                        continue;
-                    }
-
-                    sealedSecrets = SecretSealer.Seal(_sealKey, run.RunId.ToString("D"), secrets);
+                    await PutBackAsync(db, left, outcomes, now).ConfigureAwait(false);
                 }
 
-                using var settings = JsonDocument.Parse(run.Settings);
-                batch.Add((run, new PluginRequest
+                if (published.Count > 0)
                 {
-                    PluginRunId = run.RunId,
-                    PluginName = run.PluginName,
-                    UserId = run.UserId,
-                    Settings = settings.RootElement.Clone(),
-                    Attempt = run.Attempt,
-                    Deadline = run.Deadline,
-                    TimeoutSeconds = run.TimeoutSeconds,
-                    Secrets = sealedSecrets,
-                }));
+                    await RecordRequestIdsAsync(db, published).ConfigureAwait(false);
+                }
             }
 
-            var published = await PublishAsync(db, batch, putBack, now, cancellationToken).ConfigureAwait(false);
-            if (putBack.Count > 0)
+            if (published.Count > 0)
             {
-                await PutBackAsync(db, putBack).ConfigureAwait(false);
+                logger.RunsDispatched(published.Count, publisher.StreamName);
             }
 
-            if (published > 0)
-            {
-                logger.RunsDispatched(published, publisher.StreamName);
-            }
-
-            return (claimed.Count, published, putBack.Count);
+            return (claimed.Count, published.Count, outcomes.Count(o => o.Value is not null));
         }
     }
 
@@ -166,14 +154,14 @@ internal sealed class RunDispatcher(
         {
             foreach (var run in candidates)
             {
-                var deadline = now + TimeSpan.FromSeconds(run.TimeoutSeconds) + options.Value.DeadlineGracePeriod;
                 var version = run.Version;
                 var changed = await db.Runs
                     .Where(r => r.RunId == run.RunId && r.Status == PluginRunStatus.Pending && r.Version == version)
                     .ExecuteUpdateAsync(
                         s => s.SetProperty(r => r.Status, PluginRunStatus.Dispatched)
                             .SetProperty(r => r.DispatchedAt, now)
-                            .SetProperty(r => r.Deadline, deadline)
+                            .SetProperty(r => r.RequestId, (string?)null)
+                            .SetProperty(r => r.Deadline, (DateTimeOffset?)null)
                             .SetProperty(r => r.StartedAt, (DateTimeOffset?)null)
                             .SetProperty(r => r.NextAttemptAt, (DateTimeOffset?)null)
                             .SetProperty(r => r.Version, r => r.Version + 1),
@@ -183,7 +171,8 @@ internal sealed class RunDispatcher(
                 {
                     run.Status = PluginRunStatus.Dispatched;
                     run.DispatchedAt = now;
-                    run.Deadline = deadline;
+                    run.RequestId = null;
+                    run.Deadline = null;
                     run.StartedAt = null;
                     run.NextAttemptAt = null;
                     run.Version = version + 1;
@@ -197,16 +186,85 @@ internal sealed class RunDispatcher(
         return claimed;
     }
 
-    private async Task<int> PublishAsync(
+    /// <summary>Builds each claimed run's request; a run whose secrets cannot be had gets its failure in <paramref name="outcomes"/>.</summary>
+    private async Task<List<(PluginRun Run, PluginRequest Request)>> PrepareAsync(
+        RunDbContextAccessor db,
+        IServiceProvider services,
+        List<PluginRun> claimed,
+        Dictionary<Guid, string?> outcomes,
+        DateTimeOffset now,
+        CancellationToken cancellationToken)
+    {
+        var secretsProvider = services.GetService<IPluginSecretsProvider>();
+        var batch = new List<(PluginRun Run, PluginRequest Request)>(claimed.Count);
+        foreach (var run in claimed)
+        {
+            string? sealedSecrets = null;
+            IReadOnlyDictionary<string, string>? secrets;
+            try
+            {
+                secrets = secretsProvider is null ? null : await secretsProvider.GetSecretsAsync(run, cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (!cancellationToken.IsCancellationRequested)
+            {
+                // Any exception of the provider's, a TaskCanceledException from its HTTP client included, is the run's failure.
+                logger.SecretsProviderFailed(ex, run.RunId);
+                outcomes[run.RunId] = $"the secrets provider failed: {ex.GetType().Name}: {ex.Message}";
+                continue;
+            }
+
+            if (secrets is { Count: > 0 })
+            {
+                if (_sealKey is null)
+                {
+                    await FailAsync(db, run, SecretsWithoutKeyError, now, cancellationToken).ConfigureAwait(false);
+                    outcomes[run.RunId] = null;
+                    continue;
+                }
+
+                sealedSecrets = SecretSealer.Seal(_sealKey, run.RunId.ToString("D"), secrets);
+            }
+
+            JsonElement settings;
+            try
+            {
+                using var document = JsonDocument.Parse(run.Settings);
+                settings = document.RootElement.Clone();
+            }
+            catch (JsonException ex)
+            {
+                outcomes[run.RunId] = $"the run's stored settings are not valid JSON: {ex.Message}";
+                continue;
+            }
+
+            batch.Add((run, new PluginRequest
+            {
+                PluginRunId = run.RunId,
+                PluginName = run.PluginName,
+                UserId = run.UserId,
+                Settings = settings,
+                Attempt = run.Attempt,
+                Deadline = run.ExpiresAt,
+                QueueDeadline = run.QueueDeadline,
+                TimeoutSeconds = run.TimeoutSeconds,
+                Secrets = sealedSecrets,
+            }));
+        }
+
+        return batch;
+    }
+
+    private async Task PublishAsync(
         RunDbContextAccessor db,
         List<(PluginRun Run, PluginRequest Request)> batch,
-        List<PluginRun> putBack,
+        Dictionary<Guid, string?> outcomes,
+        List<(PluginRun Run, string EntryId)> published,
         DateTimeOffset now,
         CancellationToken cancellationToken)
     {
         if (batch.Count == 0)
         {
-            return 0;
+            return;
         }
 
         var sends = new List<(PluginRun Run, Activity? Activity, Task<string> Send)>(batch.Count);
@@ -225,7 +283,7 @@ internal sealed class RunDispatcher(
                 {
                     send = publisher.PublishAsync(request, cancellationToken);
                 }
-                catch (Exception ex) when (ex is not OperationCanceledException)
+                catch (Exception ex)
                 {
                     send = Task.FromException<string>(ex);
                 }
@@ -239,14 +297,15 @@ internal sealed class RunDispatcher(
             Activity.Current = outer;
         }
 
-        var published = 0;
         Exception? firstFailure = null;
+        var failed = 0;
         foreach (var (run, activity, send) in sends)
         {
             try
             {
-                await send.ConfigureAwait(false);
-                published++;
+                var entryId = await send.ConfigureAwait(false);
+                outcomes[run.RunId] = null;
+                published.Add((run, entryId));
                 PluginRunsMetrics.Add(metrics.Dispatched, run.PluginName);
                 hub.PublishStatus(run, now);
             }
@@ -254,6 +313,7 @@ internal sealed class RunDispatcher(
             {
                 activity?.SetStatus(ActivityStatusCode.Error, ex.Message);
                 await FailAsync(db, run, $"the request is too large for the stream: {ex.Message}", now, cancellationToken).ConfigureAwait(false);
+                outcomes[run.RunId] = null;
             }
             catch (Exception ex)
             {
@@ -261,7 +321,11 @@ internal sealed class RunDispatcher(
                 // the stream after all, the workers' lease and done keys absorb the second copy.
                 activity?.SetStatus(ActivityStatusCode.Error, ex.Message);
                 firstFailure ??= ex;
-                putBack.Add(run);
+                failed++;
+                if (!cancellationToken.IsCancellationRequested)
+                {
+                    outcomes[run.RunId] = $"publishing the request failed: {ex.Message}";
+                }
             }
             finally
             {
@@ -271,25 +335,71 @@ internal sealed class RunDispatcher(
 
         if (firstFailure is not null)
         {
-            logger.DispatchFailed(firstFailure, putBack.Count, publisher.StreamName);
+            logger.DispatchFailed(firstFailure, failed, publisher.StreamName);
         }
-
-        return published;
     }
 
-    /// <summary>Puts runs whose publish failed back to pending; runs even while stopping, so none stays dispatched without being on the stream.</summary>
-    private static async Task PutBackAsync(RunDbContextAccessor db, List<PluginRun> runs)
+    /// <summary>
+    /// Puts runs that were claimed and not published back to pending. It runs even while stopping (no cancellation), so
+    /// no run stays dispatched without being on the stream. A run that failed for a reason of its own is put back with a
+    /// delay, and failed once it reached <see cref="PluginRunStoreOptions.MaxDispatchFailures"/>.
+    /// </summary>
+    private async Task PutBackAsync(RunDbContextAccessor db, List<PluginRun> runs, Dictionary<Guid, string?> outcomes, DateTimeOffset now)
     {
+        var storeOptions = options.Value;
         foreach (var run in runs)
         {
             var version = run.Version;
-            await db.Runs
-                .Where(r => r.RunId == run.RunId && r.Status == PluginRunStatus.Dispatched && r.Version == version)
-                .ExecuteUpdateAsync(
+            var reason = outcomes.GetValueOrDefault(run.RunId);
+            var unpublished = db.Runs.Where(r => r.RunId == run.RunId && r.Status == PluginRunStatus.Dispatched && r.Version == version);
+            if (reason is null)
+            {
+                // Not tried (the cycle was interrupted): back to pending as it was.
+                await unpublished.ExecuteUpdateAsync(
+                        s => s.SetProperty(r => r.Status, PluginRunStatus.Pending)
+                            .SetProperty(r => r.DispatchedAt, (DateTimeOffset?)null)
+                            .SetProperty(r => r.Version, r => r.Version + 1),
+                        CancellationToken.None)
+                    .ConfigureAwait(false);
+                continue;
+            }
+
+            var failures = run.DispatchFailures + 1;
+            if (failures >= storeOptions.MaxDispatchFailures)
+            {
+                var error = $"dispatch failed {failures} times in a row; the last time: {reason}";
+                await FailAsync(db, run, error, now, CancellationToken.None).ConfigureAwait(false);
+                continue;
+            }
+
+            var delay = RunResultApplier.RetryDelay(storeOptions, failures);
+            await unpublished.ExecuteUpdateAsync(
                     s => s.SetProperty(r => r.Status, PluginRunStatus.Pending)
                         .SetProperty(r => r.DispatchedAt, (DateTimeOffset?)null)
-                        .SetProperty(r => r.Deadline, (DateTimeOffset?)null)
+                        .SetProperty(r => r.DispatchFailures, failures)
+                        .SetProperty(r => r.NextAttemptAt, now + delay)
                         .SetProperty(r => r.Version, r => r.Version + 1),
+                    CancellationToken.None)
+                .ConfigureAwait(false);
+            logger.DispatchPutBack(run.RunId, failures, delay, reason);
+        }
+    }
+
+    /// <summary>
+    /// Records the entry id of each published request (not a transition: the version is left alone, and a run a worker
+    /// already moved on keeps its id too), and clears the failure count.
+    /// </summary>
+    private static async Task RecordRequestIdsAsync(RunDbContextAccessor db, List<(PluginRun Run, string EntryId)> published)
+    {
+        foreach (var (run, entryId) in published)
+        {
+            var attempt = run.Attempt;
+            await db.Runs
+                .Where(r => r.RunId == run.RunId && r.Attempt == attempt && r.RequestId == null &&
+                            (r.Status == PluginRunStatus.Dispatched || r.Status == PluginRunStatus.Running))
+                .ExecuteUpdateAsync(
+                    s => s.SetProperty(r => r.RequestId, entryId)
+                        .SetProperty(r => r.DispatchFailures, 0),
                     CancellationToken.None)
                 .ConfigureAwait(false);
         }
@@ -306,6 +416,9 @@ internal sealed class RunDispatcher(
             run.Version++;
             metrics.Ended(run, PluginRunStatus.Failed, now);
             hub.PublishStatus(run, now);
+
+            // A publish that failed on our side may still have reached the stream: tell the workers not to start it.
+            await stopSignals.SendAsync(db, run.RunId, error, CancellationToken.None).ConfigureAwait(false);
         }
     }
 }

@@ -7,7 +7,6 @@ using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
-using StackExchange.Redis;
 
 namespace FirstSip.Plugins.Internal.Runs;
 
@@ -39,6 +38,11 @@ internal sealed class PluginRunner(
         if (request.Timeout is { } requestedTimeout && requestedTimeout < TimeSpan.FromSeconds(1))
         {
             throw new ArgumentOutOfRangeException(nameof(request), requestedTimeout, "Timeout must be at least one second");
+        }
+
+        if (request.QueueTimeout is { } requestedQueueTimeout && requestedQueueTimeout < TimeSpan.FromSeconds(1))
+        {
+            throw new ArgumentOutOfRangeException(nameof(request), requestedQueueTimeout, "QueueTimeout must be at least one second");
         }
 
         var storeOptions = options.Value;
@@ -117,6 +121,13 @@ internal sealed class PluginRunner(
         activity?.SetTag(PluginRunsMetrics.PluginNameTag, plugin.Name);
 
         var timeout = request.Timeout ?? plugin.Timeout ?? storeOptions.DefaultTimeout;
+        var queueTimeout = request.QueueTimeout ?? plugin.QueueTimeout ?? storeOptions.DefaultQueueTimeout;
+        int? queueTimeoutSeconds = queueTimeout is { } q ? (int)Math.Clamp(Math.Ceiling(q.TotalSeconds), 1, int.MaxValue) : null;
+        var expiresAt = request.Deadline?.ToUniversalTime() ?? (plugin.Deadline ?? storeOptions.DefaultDeadline) switch
+        {
+            { } overall => now + overall,
+            null => (DateTimeOffset?)null,
+        };
         var run = new PluginRun
         {
             RunId = runId,
@@ -129,6 +140,9 @@ internal sealed class PluginRunner(
             IdempotencyKey = request.IdempotencyKey,
             CreatedAt = now,
             TimeoutSeconds = (int)Math.Max(1, Math.Ceiling(timeout.TotalSeconds)),
+            QueueTimeoutSeconds = queueTimeoutSeconds,
+            QueueDeadline = queueTimeoutSeconds is { } seconds ? now + TimeSpan.FromSeconds(seconds) : null,
+            ExpiresAt = expiresAt,
             TraceParent = Activity.Current?.IdFormat == ActivityIdFormat.W3C ? Activity.Current.Id : null,
             Version = 1,
         };
@@ -289,6 +303,7 @@ internal sealed class PluginRunner(
                     .SetProperty(r => r.Error, reason)
                     .SetProperty(r => r.CompletedAt, now)
                     .SetProperty(r => r.NextAttemptAt, (DateTimeOffset?)null)
+                    .SetProperty(r => r.StopSignalPending, true)
                     .SetProperty(r => r.Version, r => r.Version + 1),
                 cancellationToken)
             .ConfigureAwait(false);
@@ -305,15 +320,9 @@ internal sealed class PluginRunner(
         }
 
         logger.RunCancelled(runId);
-        try
-        {
-            await cancelSignaler.SignalAsync(runId, reason).ConfigureAwait(false);
-        }
-        catch (Exception ex) when (ex is RedisException or TimeoutException)
-        {
-            logger.CancelSignalFailed(ex, runId);
-        }
 
+        // When Redis cannot take the signal now, the reaper sends it later: the debt is recorded with the transition.
+        await cancelSignaler.SendAsync(db, runId, reason, CancellationToken.None).ConfigureAwait(false);
         return true;
     }
 

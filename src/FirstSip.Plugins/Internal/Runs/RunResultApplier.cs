@@ -26,8 +26,10 @@ internal enum ResultOutcome
 }
 
 /// <summary>
-/// Applies a worker's result to its run in one transaction: a version-conditional update from
-/// <c>dispatched</c> or <c>running</c>, plus the host's completion handlers for completed runs.
+/// Applies a worker's result to its run in one transaction: a version-conditional update, plus the host's completion
+/// handlers for completed runs. A failed result moves a <c>dispatched</c> or <c>running</c> run. Paid work is never thrown
+/// away: a completed result also moves a run the app itself ended <c>timed_out</c> (its backstop, queue timeout or deadline)
+/// or one waiting for a retry; only the user's cancel and an earlier terminal result are final.
 /// </summary>
 internal sealed class RunResultApplier(
     RunDbContextAccessor db,
@@ -69,8 +71,7 @@ internal sealed class RunResultApplier(
                 }
 
                 activity?.SetTag(PluginRunsMetrics.PluginNameTag, run.PluginName);
-                var stale = result.Status == PluginResultStatus.Failed && result.Attempt is { } attempt && attempt < run.Attempt;
-                if (run.Status is not (PluginRunStatus.Dispatched or PluginRunStatus.Running) || stale)
+                if (!Accepts(run, result))
                 {
                     PluginRunsMetrics.Add(metrics.DuplicateResults, run.PluginName);
                     var current = run.Status.ToWireString();
@@ -81,7 +82,14 @@ internal sealed class RunResultApplier(
 
                 now = timeProvider.GetUtcNow();
                 var version = run.Version;
+                var timedOut = run.Status == PluginRunStatus.TimedOut ? run.Error : null;
                 outcome = Transition(run, result, now);
+                if (timedOut is not null)
+                {
+                    PluginRunsMetrics.Add(metrics.CompletedAfterTimeout, run.PluginName);
+                    logger.ResultAppliedAfterTimeout(run.RunId, timedOut);
+                }
+
                 run.Version = version + 1;
 
                 // The conditional update comes first: it takes the row (PostgreSQL) or the write lock (SQLite), so
@@ -134,11 +142,22 @@ internal sealed class RunResultApplier(
         }
     }
 
+    /// <summary>Whether a result may move its run: see the class remarks.</summary>
+    internal static bool Accepts(PluginRun run, PluginResult result)
+    {
+        if (result.Status == PluginResultStatus.Completed)
+        {
+            return run.Status is PluginRunStatus.Pending or PluginRunStatus.Dispatched or PluginRunStatus.Running or PluginRunStatus.TimedOut;
+        }
+
+        var stale = result.Attempt is { } attempt && attempt < run.Attempt;
+        return run.Status is PluginRunStatus.Dispatched or PluginRunStatus.Running && !stale;
+    }
+
     private async Task<bool> WriteTransitionAsync(PluginRun run, long expectedVersion, CancellationToken cancellationToken)
     {
         var changed = await db.Runs
-            .Where(r => r.RunId == run.RunId && r.Version == expectedVersion &&
-                        (r.Status == PluginRunStatus.Dispatched || r.Status == PluginRunStatus.Running))
+            .Where(r => r.RunId == run.RunId && r.Version == expectedVersion)
             .ExecuteUpdateAsync(
                 s => s.SetProperty(r => r.Status, run.Status)
                     .SetProperty(r => r.Output, run.Output)
@@ -149,6 +168,9 @@ internal sealed class RunResultApplier(
                     .SetProperty(r => r.StartedAt, run.StartedAt)
                     .SetProperty(r => r.Deadline, run.Deadline)
                     .SetProperty(r => r.CompletedAt, run.CompletedAt)
+                    .SetProperty(r => r.QueueDeadline, run.QueueDeadline)
+                    .SetProperty(r => r.RequestId, run.RequestId)
+                    .SetProperty(r => r.DispatchFailures, run.DispatchFailures)
                     .SetProperty(r => r.Version, run.Version),
                 cancellationToken)
             .ConfigureAwait(false);
@@ -174,18 +196,28 @@ internal sealed class RunResultApplier(
         else if (result.Retryable && run.Attempt < run.MaxAttempts)
         {
             var delay = RetryDelay(options.Value, run.Attempt);
+            if (result.RetryDelay is { } asked && asked > delay)
+            {
+                delay = asked;
+            }
+
             run.Status = PluginRunStatus.Pending;
             run.Error = result.Error;
             run.Attempt++;
             run.NextAttemptAt = now + delay;
+            run.QueueDeadline = run.QueueTimeoutSeconds is { } queueTimeout ? now + delay + TimeSpan.FromSeconds(queueTimeout) : null;
             run.DispatchedAt = null;
             run.StartedAt = null;
             run.Deadline = null;
+            run.RequestId = null;
+            run.DispatchFailures = 0;
             return ResultOutcome.RetryScheduled;
         }
         else
         {
-            run.Status = PluginRunStatus.Failed;
+            run.Status = result.FailureKind is PluginFailureKind.TimedOut or PluginFailureKind.NotStarted
+                ? PluginRunStatus.TimedOut
+                : PluginRunStatus.Failed;
             run.Error = string.IsNullOrEmpty(result.Error) ? MissingErrorText : result.Error;
         }
 

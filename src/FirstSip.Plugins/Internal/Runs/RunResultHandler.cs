@@ -1,13 +1,18 @@
 using FirstSip.Plugins.Internal.Storage;
 using FirstSip.Streams;
 using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 
 namespace FirstSip.Plugins.Internal.Runs;
 
-/// <summary>The app group's handler of <c>plugin:results</c>: applies each result (acknowledged once committed).</summary>
+/// <summary>
+/// The app group's handler of <c>plugin:results</c>: applies each result (acknowledged once committed). Transient database
+/// failures are retried in process, each try in a scope of its own; the reader never dead-letters a decodable result.
+/// </summary>
 internal sealed class RunResultHandler(
-    RunResultApplier applier,
+    IServiceScopeFactory scopeFactory,
+    TransientDatabaseRetry retry,
     RunDbContextAccessor db,
     TimeProvider timeProvider,
     RunUpdateHub hub,
@@ -17,7 +22,14 @@ internal sealed class RunResultHandler(
     public Task HandleAsync(StreamMessage<PluginResult> message, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(message);
-        return applier.ApplyAsync(message.Message, cancellationToken);
+        return retry.ExecuteAsync(message.StreamName, message.Id, async token =>
+        {
+            var scope = scopeFactory.CreateAsyncScope();
+            await using (scope.ConfigureAwait(false))
+            {
+                await scope.ServiceProvider.GetRequiredService<RunResultApplier>().ApplyAsync(message.Message, token).ConfigureAwait(false);
+            }
+        }, cancellationToken);
     }
 
     /// <summary>A poison result whose run id is readable fails the run with the reason, before the entry is dead-lettered.</summary>

@@ -6,7 +6,7 @@ namespace FirstSip.Plugins.Internal.Runs;
 /// <summary>Conditional single-statement transitions shared by the consumers, the dispatcher and the reaper.</summary>
 internal static class RunTransitions
 {
-    /// <summary>Fails a non-terminal run (optionally only at a given version).</summary>
+    /// <summary>Fails a non-terminal run (optionally only at a given version), and owes the workers its stop signal.</summary>
     /// <returns>Whether this call changed the run.</returns>
     public static async Task<bool> FailAsync(RunDbContextAccessor db, Guid runId, string error, DateTimeOffset now, long? version, CancellationToken cancellationToken)
     {
@@ -22,6 +22,7 @@ internal static class RunTransitions
                     .SetProperty(r => r.Error, error)
                     .SetProperty(r => r.CompletedAt, now)
                     .SetProperty(r => r.NextAttemptAt, (DateTimeOffset?)null)
+                    .SetProperty(r => r.StopSignalPending, true)
                     .SetProperty(r => r.Version, r => r.Version + 1),
                 cancellationToken)
             .ConfigureAwait(false);

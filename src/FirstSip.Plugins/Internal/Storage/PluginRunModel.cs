@@ -36,6 +36,12 @@ internal static class PluginRunModel
             b.Property(r => r.TimeoutSeconds).HasColumnName("timeout_seconds");
             b.Property(r => r.LastStep).HasColumnName("last_step").HasMaxLength(500);
             b.Property(r => r.TraceParent).HasColumnName("trace_parent").HasMaxLength(100);
+            b.Property(r => r.QueueTimeoutSeconds).HasColumnName("queue_timeout_seconds");
+            b.Property(r => r.QueueDeadline).HasColumnName("queue_deadline");
+            b.Property(r => r.ExpiresAt).HasColumnName("expires_at");
+            b.Property(r => r.RequestId).HasColumnName("request_id").HasMaxLength(64);
+            b.Property(r => r.DispatchFailures).HasColumnName("dispatch_failures");
+            b.Property(r => r.StopSignalPending).HasColumnName("stop_signal_pending");
             b.Property(r => r.Version).HasColumnName("version").IsConcurrencyToken();
 
             if (!nativeDateTimeOffset)
@@ -47,12 +53,18 @@ internal static class PluginRunModel
                 b.Property(r => r.CompletedAt).HasConversion(converter);
                 b.Property(r => r.Deadline).HasConversion(converter);
                 b.Property(r => r.NextAttemptAt).HasConversion(converter);
+                b.Property(r => r.QueueDeadline).HasConversion(converter);
+                b.Property(r => r.ExpiresAt).HasConversion(converter);
             }
 
             b.HasIndex(r => new { r.Status, r.NextAttemptAt }).HasDatabaseName($"ix_{tableName}_status_next_attempt_at");
             b.HasIndex(r => new { r.Status, r.Deadline }).HasDatabaseName($"ix_{tableName}_status_deadline");
             b.HasIndex(r => new { r.UserId, r.CreatedAt }).HasDatabaseName($"ix_{tableName}_user_id_created_at");
             b.HasIndex(r => r.CreatedAt).HasDatabaseName($"ix_{tableName}_created_at");
+            b.HasIndex(r => new { r.Status, r.DispatchedAt }).HasDatabaseName($"ix_{tableName}_status_dispatched_at");
+            b.HasIndex(r => new { r.Status, r.QueueDeadline }).HasDatabaseName($"ix_{tableName}_status_queue_deadline");
+            b.HasIndex(r => new { r.Status, r.ExpiresAt }).HasDatabaseName($"ix_{tableName}_status_expires_at");
+            b.HasIndex(r => r.StopSignalPending).HasDatabaseName($"ix_{tableName}_stop_signal_pending");
             b.HasIndex(r => new { r.PluginName, r.UserId, r.IdempotencyKey }).HasDatabaseName($"ix_{tableName}_idempotency");
         });
     }

@@ -35,7 +35,11 @@ internal sealed partial class StreamReaderService<TMessage, THandler>
                 return;
             }
 
-            if (entry.DeliveryCount > _options.MaxDeliveries)
+            if (entry.DeliveryCount > _options.MaxDeliveries && !_options.DeadLetterAfterMaxDeliveries)
+            {
+                _logger.DeliveredTooOften(entry.Id, StreamName, entry.DeliveryCount, _options.MaxDeliveries);
+            }
+            else if (entry.DeliveryCount > _options.MaxDeliveries)
             {
                 var reason = string.Create(CultureInfo.InvariantCulture, $"delivered {entry.DeliveryCount} times, more than the maximum {_options.MaxDeliveries}");
                 await DeadLetterAsync(entry, reason, decoded.Key).ConfigureAwait(false);

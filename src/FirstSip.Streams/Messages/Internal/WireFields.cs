@@ -17,6 +17,7 @@ internal static class WireFields
     public static readonly RedisValue TraceState = Utf8(WireJson.TraceState);
     public static readonly RedisValue Attempt = Utf8(WireJson.Attempt);
     public static readonly RedisValue Deadline = Utf8(WireJson.Deadline);
+    public static readonly RedisValue QueueDeadline = Utf8(WireJson.QueueDeadline);
     public static readonly RedisValue TimeoutSeconds = Utf8(WireJson.TimeoutSeconds);
     public static readonly RedisValue Secrets = Utf8(WireJson.Secrets);
     public static readonly RedisValue DurationMs = Utf8(WireJson.DurationMs);

@@ -20,6 +20,7 @@ internal static class WireJson
     public const string TraceState = "tracestate";
     public const string Attempt = "attempt";
     public const string Deadline = "deadline";
+    public const string QueueDeadline = "queue_deadline";
     public const string TimeoutSeconds = "timeout_seconds";
     public const string Secrets = "secrets";
     public const string DurationMs = "duration_ms";
@@ -46,6 +47,7 @@ internal static class WireJson
     public static readonly JsonEncodedText ErrorName = JsonEncodedText.Encode("error");
     public static readonly JsonEncodedText RetryableName = JsonEncodedText.Encode("retryable");
     public static readonly JsonEncodedText KindName = JsonEncodedText.Encode("kind");
+    public static readonly JsonEncodedText RetryDelayName = JsonEncodedText.Encode("retry_delay_ms");
     public static readonly JsonEncodedText StepName = JsonEncodedText.Encode("step");
     public static readonly JsonEncodedText MessageName = JsonEncodedText.Encode("message");
     public static readonly JsonEncodedText AtName = JsonEncodedText.Encode("at");

@@ -25,6 +25,7 @@ internal static partial class Log
     private const int PayloadTraceId = 18;
     private const int RecoveredPendingId = 19;
     private const int RenewFailedId = 20;
+    private const int DeliveredTooOftenId = 21;
 
     [LoggerMessage(ReaderStartingId, LogLevel.Information, "Reader {ReaderName} starting on stream {StreamName}, group {ConsumerGroup}, consumer {ConsumerName} ({ReadMode}, concurrency {Concurrency})", EventName = "ReaderStarting")]
     public static partial void ReaderStarting(this ILogger logger, string readerName, string streamName, string consumerGroup, string consumerName, StreamReadMode readMode, int concurrency);
@@ -34,6 +35,9 @@ internal static partial class Log
 
     [LoggerMessage(ReadFailedId, LogLevel.Warning, "Reading stream {StreamName} for group {ConsumerGroup} failed; retrying in {RetryDelay}", EventName = "ReadFailed")]
     public static partial void ReadFailed(this ILogger logger, Exception exception, string streamName, string consumerGroup, TimeSpan retryDelay);
+
+    [LoggerMessage(DeliveredTooOftenId, LogLevel.Warning, "Entry {MessageId} of stream {StreamName} is delivered for the {DeliveryCount}th time (maximum {MaxDeliveries}); it is handled again, not dead-lettered", EventName = "DeliveredTooOften")]
+    public static partial void DeliveredTooOften(this ILogger logger, string messageId, string streamName, long deliveryCount, int maxDeliveries);
 
     [LoggerMessage(HandlerFailedId, LogLevel.Error, "Handler failed for entry {MessageId} of stream {StreamName} (delivery {DeliveryCount}); the entry stays pending and will be retried", EventName = "HandlerFailed")]
     public static partial void HandlerFailed(this ILogger logger, Exception exception, string messageId, string streamName, long deliveryCount);
