@@ -148,7 +148,7 @@ internal static partial class Log
         Message = "Run {RunId} had timed out ({Reason}), but a worker completed it: the completed result is applied")]
     public static partial void ResultAppliedAfterTimeout(this ILogger logger, Guid runId, string reason);
 
-    [LoggerMessage(EventId = DatabaseUnavailableId, EventName = "DatabaseUnavailable", Level = LogLevel.Warning,
+    [LoggerMessage(EventId = DatabaseUnavailableId, EventName = "DatabaseUnavailable",
         Message = "Applying {StreamName} entry {MessageId} failed with a transient database error (try {Attempt}); it is tried again in {RetryDelay}")]
-    public static partial void DatabaseUnavailable(this ILogger logger, Exception exception, string streamName, string messageId, int attempt, TimeSpan retryDelay);
+    public static partial void DatabaseUnavailable(this ILogger logger, LogLevel level, Exception exception, string streamName, string messageId, int attempt, TimeSpan retryDelay);
 }

@@ -34,6 +34,9 @@ internal sealed class TestHostOptions
 
     public Action<IServiceCollection>? Services { get; set; }
 
+    /// <summary>Reach PostgreSQL through this gate, so the test can cut the database off.</summary>
+    public TcpGate? DatabaseGate { get; set; }
+
     /// <summary>Reuse a database (and stream names) of an earlier host, as an application restart would.</summary>
     public TestHost? SameStoreAs { get; set; }
 }
@@ -95,6 +98,10 @@ internal sealed class TestHost : IAsyncDisposable
         else
         {
             connectionString = servers.Postgres.CreateDatabaseConnectionString();
+            if (options.DatabaseGate is { } gate)
+            {
+                connectionString = new Npgsql.NpgsqlConnectionStringBuilder(connectionString) { Port = gate.Port }.ConnectionString;
+            }
         }
 
         var builder = Host.CreateEmptyApplicationBuilder(new HostApplicationBuilderSettings());

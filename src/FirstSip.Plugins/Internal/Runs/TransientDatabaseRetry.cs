@@ -34,9 +34,11 @@ internal sealed class TransientDatabaseRetry
                 OnRetry = static args =>
                 {
                     var (logger, stream, id) = args.Context.Properties.GetValue(EntryKey, default((ILogger, string, string)));
-                    if (logger is not null && args.AttemptNumber % 10 == 0)
+                    if (logger is not null)
                     {
-                        logger.DatabaseUnavailable(args.Outcome.Exception!, stream, id, args.AttemptNumber + 1, args.RetryDelay);
+                        // The first failure and every tenth are warnings; the tries between them are debug noise.
+                        var level = args.AttemptNumber % 10 == 0 ? LogLevel.Warning : LogLevel.Debug;
+                        logger.DatabaseUnavailable(level, args.Outcome.Exception!, stream, id, args.AttemptNumber + 1, args.RetryDelay);
                     }
 
                     return default;
