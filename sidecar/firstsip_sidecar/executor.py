@@ -240,6 +240,7 @@ class Execution:
         except (BrokenPipeError, ConnectionResetError):
             pass
         result: Optional[Dict[str, Any]] = None
+        expired = False
         while True:
             line = await process.stdout.readline()
             if not line:
@@ -253,9 +254,11 @@ class Execution:
                 await self.on_step(str(message.get("step")), message.get("message"))
             elif message.get("type") == "result":
                 result = message
+            elif message.get("type") == "lease_expired":
+                expired = True
         code = await process.wait()
         if result is None:
-            if code == -signal.SIGKILL and self.lease_expired:
+            if expired or (code == -signal.SIGKILL and self.lease_expired):
                 return None
             return ExecutionOutcome.failed(f"the plugin process exited with code {code} without a result")
         if result.get("status") == "completed":

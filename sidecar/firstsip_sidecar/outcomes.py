@@ -2,7 +2,7 @@
 
 - A result is published, the request acknowledged and the run's ``done`` key written in one
   MULTI/EXEC. ``done`` is ``final:<attempt>`` (no attempt of the run runs again) or, after a
-  retryable failure, ``retry:<attempt>``; a ``retry`` never replaces a ``final``.
+  retryable failure, ``retry:<attempt>``; an existing ``final`` is never replaced.
 - A request of a finished run is acknowledged without a result, and counted as a duplicate.
 - A dead-lettered entry is copied to ``<stream>:dead`` without its ``secrets`` field, with the
   reason, and acknowledged in the same MULTI/EXEC (plus a failed result when the run is known).
@@ -37,10 +37,11 @@ logger = logging.getLogger("firstsip.outcomes")
 WITHHELD_FIELDS = frozenset({"secrets"})
 """Request fields never copied to a dead-letter stream."""
 
-# Writes the done marker unless that would turn a finished run back into a retryable one.
+# Writes the done marker unless the run is already final: the first final marker stays, and a
+# late retryable result never turns a finished run back into one that may run again.
 _WRITE_DONE = """
 local current = redis.call('GET', KEYS[1])
-if current and string.sub(current, 1, 6) == 'final:' and string.sub(ARGV[1], 1, 6) ~= 'final:' then
+if current and string.sub(current, 1, 6) == 'final:' then
   return 0
 end
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])

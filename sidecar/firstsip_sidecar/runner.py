@@ -46,10 +46,18 @@ class _Channel:
 
     def __init__(self, stream: IO[str]) -> None:
         self._stream = stream
+        self._lock = threading.Lock()
 
-    def send(self, message: Dict[str, Any]) -> None:
-        self._stream.write(json.dumps(message, ensure_ascii=False) + "\n")
-        self._stream.flush()
+    def send(self, message: Dict[str, Any], wait: float = -1) -> bool:
+        """Writes one line; with ``wait`` >= 0, gives up (returns False) if another write holds the channel that long."""
+        if not self._lock.acquire(timeout=wait):
+            return False
+        try:
+            self._stream.write(json.dumps(message, ensure_ascii=False) + "\n")
+            self._stream.flush()
+            return True
+        finally:
+            self._lock.release()
 
 
 def load_module(name: str, path: str, plugin_dir: str) -> ModuleType:
@@ -184,6 +192,15 @@ class LeaseWatch:
         self._on_expiry()
 
 
+def _expire(channel: _Channel) -> None:
+    """The lease ran out: tells the worker why (if the channel is free soon), then kills the group."""
+    try:
+        channel.send({"type": "lease_expired"}, wait=0.1)
+    except Exception:  # the kill below is what matters
+        pass
+    _kill_own_group()
+
+
 def _read_control(control: IO[bytes], watch: LeaseWatch) -> None:
     """Applies lease extensions from the worker; the end of input means the worker is gone."""
     for line in control:
@@ -223,7 +240,7 @@ def main() -> int:
         return 1
     job = json.loads(line.decode("utf-8"))
     lease_ms = job.get("lease_ms")
-    watch = LeaseWatch(None if lease_ms is None else float(lease_ms))
+    watch = LeaseWatch(None if lease_ms is None else float(lease_ms), on_expiry=lambda: _expire(channel))
     threading.Thread(target=watch.run, name="lease-watch", daemon=True).start()
     threading.Thread(target=_read_control, args=(control, watch), name="control", daemon=True).start()
     channel.send(execute(job, channel))
