@@ -9,7 +9,6 @@ import time
 import uuid
 
 import pytest
-import redis
 
 from firstsip_sidecar import leases
 from firstsip_sidecar.leases import Lease, Renewal, safety_margin_seconds

@@ -16,7 +16,7 @@ from firstsip_sidecar.metrics import Metrics
 from firstsip_sidecar.outcomes import Outcomes
 from firstsip_sidecar.types import ExecutionOutcome
 
-from conftest import publish, request_fields, results_for, wait_result, worker_settings
+from conftest import pending_count, publish, request_fields, results_for, wait_result, worker_settings
 
 
 def test_retry_defer_accepts_seconds_and_timedeltas():
@@ -50,31 +50,35 @@ def test_done_markers(done, attempt, blocks):
 
 
 def test_a_final_done_marker_is_never_replaced(redis_url, names, r):
+    from firstsip_sidecar.connections import close_client, create_client
+
+    run_id = str(uuid.uuid4())
+    steps = (
+        (1, ExecutionOutcome.failed("again", kind="retry", retryable=True)),
+        (2, ExecutionOutcome.completed("{}")),
+        (1, ExecutionOutcome.failed("late", kind="retry", retryable=True)),
+        (3, ExecutionOutcome.stopped("late")),
+    )
+
     async def scenario():
         settings = worker_settings(redis_url, names)
-        from firstsip_sidecar.connections import close_client, create_client
-
         client = create_client(settings)
         outcomes = Outcomes(client, settings, "w", Metrics())
-        run_id = str(uuid.uuid4())
+        markers = []
         try:
             await client.xgroup_create(names.requests, names.group, id="0", mkstream=True)
-            for attempt, outcome in ((1, ExecutionOutcome.failed("again", kind="retry", retryable=True)),
-                                     (2, ExecutionOutcome.completed("{}")),
-                                     (1, ExecutionOutcome.failed("late", kind="retry", retryable=True)),
-                                     (3, ExecutionOutcome.stopped("late"))):
-                entry = await client.xadd(names.requests, request_fields(run_id, "echo", attempt=attempt))
+            for attempt, outcome in steps:
+                fields = request_fields(run_id, "echo", attempt=attempt)
+                entry = (await client.xadd(names.requests, fields)).decode()
                 await client.xreadgroup(names.group, "w", {names.requests: ">"})
-                request = protocol.parse_request(request_fields(run_id, "echo", attempt=attempt))
-                await outcomes.publish(entry.decode(), request, outcome)
-                yield r.get(names.key(run_id, "done"))
+                await outcomes.publish(entry, protocol.parse_request(fields), outcome)
+                markers.append((await client.get(names.key(run_id, "done"))).decode())
         finally:
             await close_client(client)
+        return markers
 
-    async def collect():
-        return [value async for value in scenario()]
-
-    assert asyncio.run(collect()) == ["retry:1", "final:2", "final:2", "final:2"]
+    assert asyncio.run(scenario()) == ["retry:1", "final:2", "final:2", "final:2"]
+    assert len(results_for(r, names, run_id)) == 4 and pending_count(r, names) == 0
 
 
 def test_dead_letters_drop_the_secrets_field(redis_url, names, r):
