@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Optional
+import datetime
+from typing import Optional, Union
 
 
 class SidecarError(Exception):
@@ -56,11 +57,13 @@ class Retry(Exception):
     The run's result is then ``failed`` with ``"retryable": true``; the application decides
     whether and when to dispatch the run again.
 
-    :param defer: seconds the plugin suggests to wait before the next attempt.
+    :param defer: how long the plugin asks to wait before the next attempt: seconds, or a
+        :class:`datetime.timedelta`. It reaches the app as the result's ``retry_delay_ms``.
     :param reason: optional text stored as the run's error.
     """
 
-    def __init__(self, defer: float = 0.0, reason: Optional[str] = None) -> None:
-        self.defer = float(defer)
+    def __init__(self, defer: Union[float, datetime.timedelta] = 0.0, reason: Optional[str] = None) -> None:
+        seconds = defer.total_seconds() if isinstance(defer, datetime.timedelta) else float(defer)
+        self.defer = max(seconds, 0.0)
         self.reason = reason
         super().__init__(reason or f"retry requested (defer {self.defer:g} s)")

@@ -1,8 +1,13 @@
 """Runs one plugin execution in a child process and stops it for real.
 
 The child (:mod:`firstsip_sidecar.runner`) starts a new session, so it leads its own process
-group; a timeout, a cancel or a shutdown kills the whole group (the plugin's own child processes
-included) with SIGKILL.
+group; a timeout, a cancel, a lost lease or a shutdown kills the whole group (the plugin's own
+child processes included) with SIGKILL. The child also kills its group by itself when the lease it
+was last told about (:meth:`Execution.extend_lease`) runs out, so an execution never outlives its
+lease even when this worker's event loop stalls.
+
+The child's standard error (its own and its processes' prints, tracebacks) is read line by line,
+redacted and logged under ``firstsip.plugin``; nothing the plugin writes reaches the logs unredacted.
 """
 
 from __future__ import annotations
@@ -17,16 +22,28 @@ import sys
 import time
 from typing import Any, Awaitable, Callable, Dict, Optional
 
+from .environment import plugin_environment
 from .plugins import PluginManifest
+from .redaction import Redactor
 from .types import ExecutionOutcome
 
 logger = logging.getLogger("firstsip.executor")
+plugin_logger = logging.getLogger("firstsip.plugin")
 
 StepCallback = Callable[[str, Optional[str]], Awaitable[None]]
-_PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 _MAX_LINE = 64 * 1024 * 1024
-# Plugins get their run's opened secrets, never the key that opens every run's secrets.
-_WITHHELD = frozenset({"FIRSTSIP_SEAL_KEY"})
+_STDERR_DRAIN_SECONDS = 1.0
+
+
+def retry_delay_ms(defer: Any) -> Optional[int]:
+    """A plugin's ``Retry(defer=...)`` seconds as whole milliseconds, or ``None`` when it asked for no delay."""
+    try:
+        seconds = float(defer)
+    except (TypeError, ValueError):
+        return None
+    if not seconds > 0 or seconds == float("inf"):
+        return None
+    return int(round(seconds * 1000))
 
 
 class Execution:
@@ -37,8 +54,15 @@ class Execution:
     :param attempt: the attempt number.
     :param settings: the merged settings.
     :param secrets: the opened secrets (passed on the child's standard input only).
-    :param timeout_seconds: the execution timeout.
+    :param timeout_seconds: how long the execution may run (the execution timeout or the time
+        left to the run's deadline, whichever is smaller).
     :param on_step: awaited for each step the plugin reports.
+    :param env: the child's complete environment; by default the allowlist plus the manifest's
+        ``env`` (see :mod:`firstsip_sidecar.environment`).
+    :param timeout_error: the error text when ``timeout_seconds`` ends the execution.
+    :param lease_ms: the time the child may run before it hears of a lease extension, or
+        ``None`` for no lease watch.
+    :param redactor: hides the run's secrets in the child's standard error lines.
     """
 
     def __init__(
@@ -51,6 +75,10 @@ class Execution:
         secrets: Dict[str, str],
         timeout_seconds: float,
         on_step: StepCallback,
+        env: Optional[Dict[str, str]] = None,
+        timeout_error: Optional[str] = None,
+        lease_ms: Optional[int] = None,
+        redactor: Optional[Redactor] = None,
     ) -> None:
         self.manifest = manifest
         self.run_id = run_id
@@ -58,20 +86,51 @@ class Execution:
         self.settings = settings
         self._secrets = secrets
         self.timeout_seconds = timeout_seconds
+        self.timeout_error = timeout_error or f"timed out after {timeout_seconds:g} s"
         self.on_step = on_step
+        self.env = env if env is not None else plugin_environment(manifest.env)
+        self.redactor = redactor or Redactor()
         self.cancelled = asyncio.Event()
         self.killed = asyncio.Event()
         self.cancel_reason: Optional[str] = None
+        self.abandon_reason: Optional[str] = None
         self.process: Optional[asyncio.subprocess.Process] = None
+        self._lease_ms = lease_ms
+        # Monotonic time (this process) at which the child stops itself unless told otherwise.
+        self._lease_deadline: Optional[float] = None if lease_ms is None else time.monotonic() + lease_ms / 1000.0
 
     def cancel(self, reason: Optional[str] = None) -> None:
-        """Asks the execution to stop; it ends failed with ``cancelled``."""
+        """Asks the execution to stop; it ends failed with ``kind`` ``cancelled``."""
         self.cancel_reason = reason
         self.cancelled.set()
 
     def kill(self) -> None:
         """Kills the execution for a shutdown; it ends without a result."""
         self.killed.set()
+
+    def abandon(self, reason: str) -> None:
+        """Kills the execution because the run is no longer this worker's (its lease was lost).
+
+        It ends without a result, and its request is not acknowledged.
+        """
+        if self.abandon_reason is None:
+            self.abandon_reason = reason
+        self.killed.set()
+
+    def extend_lease(self, remaining_ms: int) -> None:
+        """Tells the child its lease holds ``remaining_ms`` more milliseconds (safety margin already taken off)."""
+        remaining_ms = max(int(remaining_ms), 0)
+        self._lease_deadline = time.monotonic() + remaining_ms / 1000.0
+        process = self.process
+        if process is None or process.stdin is None or process.stdin.is_closing():
+            return
+        with contextlib.suppress(Exception):
+            process.stdin.write(json.dumps({"type": "lease", "remaining_ms": remaining_ms}).encode("utf-8") + b"\n")
+
+    @property
+    def lease_expired(self) -> bool:
+        """True once the lease the child was last told about has run out (the child stops itself then)."""
+        return self._lease_deadline is not None and time.monotonic() >= self._lease_deadline
 
     def _kill_group(self) -> None:
         process = self.process
@@ -81,7 +140,7 @@ class Execution:
             os.killpg(process.pid, signal.SIGKILL)
 
     def _job(self, deadline: float) -> bytes:
-        job = {
+        job: Dict[str, Any] = {
             "run_id": self.run_id,
             "attempt": self.attempt,
             "deadline": deadline,
@@ -95,29 +154,31 @@ class Execution:
                 "function": self.manifest.entry_function(),
             },
         }
-        return json.dumps(job, ensure_ascii=False).encode("utf-8")
+        if self._lease_deadline is not None:
+            job["lease_ms"] = max(int((self._lease_deadline - time.monotonic()) * 1000), 0)
+        return json.dumps(job, ensure_ascii=False).encode("utf-8") + b"\n"
 
     async def run(self) -> Optional[ExecutionOutcome]:
         """Executes the plugin.
 
-        :returns: the outcome, or ``None`` when the execution was killed by :meth:`kill` (a
-            shutdown: the request stays pending for another worker).
+        :returns: the outcome, or ``None`` when the execution ended without one: killed by
+            :meth:`kill` (a shutdown) or :meth:`abandon` (a lost lease), or stopped by the child
+            itself when its lease ran out. The request then stays pending.
         """
         deadline = time.time() + self.timeout_seconds
-        env = {name: value for name, value in os.environ.items() if name not in _WITHHELD}
-        env["PYTHONPATH"] = _PACKAGE_ROOT + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
-        env["PYTHONUNBUFFERED"] = "1"
         self.process = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
             "firstsip_sidecar.runner",
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
             start_new_session=True,
-            env=env,
+            env=self.env,
             cwd=self.manifest.directory,
             limit=_MAX_LINE,
         )
+        relay = asyncio.ensure_future(self._relay_stderr())
         reader = asyncio.ensure_future(self._read(deadline))
         cancelled = asyncio.ensure_future(self.cancelled.wait())
         killed = asyncio.ensure_future(self.killed.wait())
@@ -129,23 +190,48 @@ class Execution:
             )
             if reader in done:
                 try:
-                    return reader.result()
+                    outcome = reader.result()
                 except (ValueError, OSError) as error:  # e.g. a line over the size limit
                     return ExecutionOutcome.failed(f"cannot read the plugin's result: {error}")
+                if outcome is None and self.abandon_reason is None:
+                    self.abandon_reason = "its lease ran out before it was renewed; the execution stopped itself"
+                return outcome
             self._kill_group()
             if killed in done:
                 return None
             if cancelled in done:
-                return ExecutionOutcome.failed("cancelled", kind="cancelled")
-            return ExecutionOutcome.failed(f"timed out after {self.timeout_seconds:g} s", kind="timed_out")
+                return ExecutionOutcome.stopped(self.cancel_reason)
+            return ExecutionOutcome.failed(self.timeout_error, kind="timed_out")
         finally:
             for task in (reader, cancelled, killed):
                 task.cancel()
             self._kill_group()
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self.process.wait(), timeout=10)
+            if self.process.stdin is not None:
+                with contextlib.suppress(Exception):
+                    self.process.stdin.close()
+            # A process that left the group may still hold standard error open: do not wait for it.
+            with contextlib.suppress(asyncio.TimeoutError, asyncio.CancelledError, Exception):
+                await asyncio.wait_for(asyncio.shield(relay), timeout=_STDERR_DRAIN_SECONDS)
+            relay.cancel()
 
-    async def _read(self, deadline: float) -> ExecutionOutcome:
+    async def _relay_stderr(self) -> None:
+        """Logs the child's standard error, one redacted line at a time."""
+        stream = self.process.stderr if self.process is not None else None
+        if stream is None:
+            return
+        while True:
+            try:
+                line = await stream.readline()
+            except (ValueError, asyncio.LimitOverrunError):
+                line = await stream.read(65536)
+            if not line:
+                return
+            text = line.decode("utf-8", errors="replace").rstrip("\n")
+            plugin_logger.info("run %s: %s", self.run_id, self.redactor.text(text))
+
+    async def _read(self, deadline: float) -> Optional[ExecutionOutcome]:
         process = self.process
         assert process is not None and process.stdin is not None and process.stdout is not None
         try:
@@ -153,9 +239,8 @@ class Execution:
             await process.stdin.drain()
         except (BrokenPipeError, ConnectionResetError):
             pass
-        finally:
-            process.stdin.close()
         result: Optional[Dict[str, Any]] = None
+        expired = False
         while True:
             line = await process.stdout.readline()
             if not line:
@@ -169,12 +254,19 @@ class Execution:
                 await self.on_step(str(message.get("step")), message.get("message"))
             elif message.get("type") == "result":
                 result = message
+            elif message.get("type") == "lease_expired":
+                expired = True
         code = await process.wait()
         if result is None:
+            if expired or (code == -signal.SIGKILL and self.lease_expired):
+                return None
             return ExecutionOutcome.failed(f"the plugin process exited with code {code} without a result")
         if result.get("status") == "completed":
             return ExecutionOutcome.completed(str(result.get("output")))
         retryable = bool(result.get("retryable"))
         return ExecutionOutcome.failed(
-            str(result.get("error") or "failed"), kind="retry" if retryable else "failed", retryable=retryable
+            str(result.get("error") or "failed"),
+            kind="retry" if retryable else "failed",
+            retryable=retryable,
+            retry_delay_ms=retry_delay_ms(result.get("defer")) if retryable else None,
         )

@@ -13,6 +13,8 @@ _COUNTERS: Tuple[Tuple[str, str], ...] = (
     ("runs_failed", "Runs that ended failed (timed out and cancelled runs included)."),
     ("runs_timed_out", "Runs killed at their timeout."),
     ("runs_cancelled", "Runs stopped by a cancel."),
+    ("runs_not_started", "Runs not started because their queue timeout or deadline had passed."),
+    ("executions_abandoned", "Executions killed without a result because their lease was lost or ran out."),
     ("requests_dead_lettered", "Entries moved to the dead-letter stream."),
     ("requests_duplicate", "Entries acknowledged without running because their run had finished."),
     ("requests_reclaimed", "Entries reclaimed from idle consumers."),

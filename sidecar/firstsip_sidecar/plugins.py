@@ -7,6 +7,7 @@ so ``../../etc/passwd`` or ``/var/lib/evil`` are simply unknown plugins.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import json
 import logging
@@ -18,6 +19,7 @@ from typing import Any, Dict, List, Optional, Tuple
 import yaml
 
 from . import schema as settings_schema
+from .environment import is_variable_name
 from .errors import ManifestError, UnknownPluginError
 
 logger = logging.getLogger("firstsip.plugins")
@@ -31,7 +33,8 @@ DEFAULT_SCHEMA_FILE = "settings.schema.json"
 _KEYS = frozenset(
     {
         "schema_version", "name", "description", "version", "runtime", "entry", "timeout_seconds",
-        "settings_schema_path", "capabilities", "default_config",
+        "settings_schema_path", "capabilities", "default_config", "env", "queue_timeout_seconds",
+        "deadline_seconds",
     }
 )
 _REQUIRED = ("schema_version", "name", "runtime")
@@ -55,6 +58,13 @@ class PluginManifest:
     :param directory: the plugin folder (absolute).
     :param settings_schema: the loaded settings schema, or ``None``.
     :param schema_version: the manifest format version (1).
+    :param env: names of the sidecar's environment variables the plugin's process receives
+        (besides the allowlist, see :mod:`firstsip_sidecar.environment`).
+    :param queue_timeout_seconds: the app's queue timeout for the plugin's runs (the app applies
+        it; the sidecar only honours the request's ``queue_deadline``), or ``None``.
+    :param deadline_seconds: the app's overall deadline for the plugin's runs (applied through the
+        request's ``deadline``), or ``None``.
+    :param entry_path: the entry's source file, resolved when the manifest is loaded.
     """
 
     name: str
@@ -69,9 +79,15 @@ class PluginManifest:
     directory: str
     settings_schema: Optional[Dict[str, Any]] = None
     schema_version: int = MANIFEST_SCHEMA_VERSION
+    env: Tuple[str, ...] = ()
+    queue_timeout_seconds: Optional[float] = None
+    deadline_seconds: Optional[float] = None
+    entry_path: Optional[str] = None
 
     def entry_file(self) -> str:
         """The absolute path of the entry's source file (inside the plugin folder)."""
+        if self.entry_path is not None:
+            return self.entry_path
         target, _ = self.entry.rsplit(":", 1)
         relative = target if self.runtime == "crewai" else target.replace(".", "/") + ".py"
         return _inside(self.directory, relative, "entry")
@@ -159,9 +175,16 @@ def load_manifest(directory: str) -> PluginManifest:
         if not all(_IDENTIFIER.match(part) for part in target.split(".")) or not _IDENTIFIER.match(function):
             raise ManifestError(f"entry must be module:function, not {entry!r}")
 
-    timeout = data.get("timeout_seconds")
-    if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0):
-        raise ManifestError("timeout_seconds must be a positive number")
+    limits = {}
+    for key in ("timeout_seconds", "queue_timeout_seconds", "deadline_seconds"):
+        value = data.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0):
+            raise ManifestError(f"{key} must be a positive number")
+        limits[key] = float(value) if value is not None else None
+
+    env = data.get("env") or []
+    if not isinstance(env, list) or not all(is_variable_name(name) for name in env):
+        raise ManifestError("env must be a list of environment variable names ([A-Za-z_][A-Za-z0-9_]*)")
 
     capabilities = data.get("capabilities") or []
     if not isinstance(capabilities, list) or not all(isinstance(c, str) for c in capabilities):
@@ -195,36 +218,56 @@ def load_manifest(directory: str) -> PluginManifest:
         version=str(data.get("version", "")),
         runtime=runtime,
         entry=entry,
-        timeout_seconds=float(timeout) if timeout is not None else None,
+        timeout_seconds=limits["timeout_seconds"],
         settings_schema_path=schema_path,
         capabilities=tuple(capabilities),
         default_config=default_config,
         directory=os.path.realpath(directory),
         settings_schema=loaded_schema,
+        env=tuple(dict.fromkeys(env)),
+        queue_timeout_seconds=limits["queue_timeout_seconds"],
+        deadline_seconds=limits["deadline_seconds"],
     )
-    manifest.entry_file()
-    return manifest
+    return dataclasses.replace(manifest, entry_path=manifest.entry_file())
 
 
 class PluginCatalog:
     """The plugins found under one folder, by name.
 
-    The folder is scanned when the catalog is created and again when a name is not found (so a
-    plugin added while the sidecar runs is picked up). A folder whose manifest is invalid is kept
-    as an error for that name and logged.
+    The folder is scanned when the catalog is created (unless ``scan=False``) and again when a
+    name is not found (so a plugin added while the sidecar runs is picked up). A folder whose
+    manifest is invalid is kept as an error for that name and logged.
+
+    :meth:`get` reads the file system when it scans; coroutines call :meth:`lookup`, which never
+    does that on the event loop. One scan runs at a time; lookups that wait for a scan use its
+    answer rather than scanning again.
 
     :param plugin_dir: the folder holding one folder per plugin.
+    :param scan: scan the folder now (the default); with ``False`` the first lookup of a name or
+        an explicit :meth:`scan` does.
     """
 
-    def __init__(self, plugin_dir: str) -> None:
+    def __init__(self, plugin_dir: str, *, scan: bool = True) -> None:
         self.plugin_dir = os.path.realpath(plugin_dir)
         self._plugins: Dict[str, PluginManifest] = {}
         self._errors: Dict[str, str] = {}
         self._lock = threading.Lock()
-        self.scan()
+        self._scan_lock = threading.Lock()
+        self._scans = 0
+        if scan:
+            self.scan()
 
     def scan(self) -> None:
-        """Reads every plugin folder again."""
+        """Reads every plugin folder again (blocking: call it off the event loop)."""
+        with self._scan_lock:
+            self._scan()
+
+    def _scan_unless_done_since(self, seen: int) -> None:
+        with self._scan_lock:
+            if self._scans == seen:
+                self._scan()
+
+    def _scan(self) -> None:
         plugins: Dict[str, PluginManifest] = {}
         errors: Dict[str, str] = {}
         try:
@@ -243,28 +286,49 @@ class PluginCatalog:
                 logger.error("plugin %s is invalid: %s", entry, error)
         with self._lock:
             self._plugins, self._errors = plugins, errors
+            self._scans += 1
 
     def names(self) -> List[str]:
         """The names of the valid plugins, sorted."""
         with self._lock:
             return sorted(self._plugins)
 
+    def _known(self, name: str) -> Tuple[Optional[PluginManifest], int]:
+        """The manifest of a name already scanned (``ManifestError`` for an invalid one), and the scan count."""
+        with self._lock:
+            manifest = self._plugins.get(name)
+            error = self._errors.get(name)
+            scans = self._scans
+        if error is not None:
+            raise ManifestError(f"plugin {name} is invalid: {error}")
+        return manifest, scans
+
     def get(self, name: str) -> PluginManifest:
-        """The manifest of a plugin.
+        """The manifest of a plugin; scans the folder again (blocking) when the name is not known.
 
         :raises UnknownPluginError: no valid-looking plugin of that name exists.
         :raises ManifestError: the plugin exists but its manifest is invalid.
         """
         if not isinstance(name, str) or not NAME_RULE.match(name):
             raise UnknownPluginError(str(name))
-        for attempt in range(2):
-            with self._lock:
-                manifest = self._plugins.get(name)
-                error = self._errors.get(name)
-            if manifest is not None:
-                return manifest
-            if error is not None:
-                raise ManifestError(f"plugin {name} is invalid: {error}")
-            if attempt == 0:
-                self.scan()
+        manifest, seen = self._known(name)
+        if manifest is not None:
+            return manifest
+        self._scan_unless_done_since(seen)
+        manifest, _ = self._known(name)
+        if manifest is not None:
+            return manifest
         raise UnknownPluginError(name)
+
+    async def lookup(self, name: str) -> PluginManifest:
+        """:meth:`get` for coroutines: a known name is answered at once, a scan runs in a thread.
+
+        :raises UnknownPluginError: no valid-looking plugin of that name exists.
+        :raises ManifestError: the plugin exists but its manifest is invalid.
+        """
+        if not isinstance(name, str) or not NAME_RULE.match(name):
+            raise UnknownPluginError(str(name))
+        manifest, _ = self._known(name)
+        if manifest is not None:
+            return manifest
+        return await asyncio.to_thread(self.get, name)

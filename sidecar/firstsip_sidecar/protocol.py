@@ -30,6 +30,29 @@ def run_key(prefix: str, run_id: str, suffix: str) -> str:
     return f"{prefix}run:{run_id}:{suffix}"
 
 
+def done_blocks(done: Optional[str], attempt: int) -> bool:
+    """Whether a run's ``done`` value means a request of ``attempt`` must not run.
+
+    ``final:<n>``: the run is finished, so no attempt runs again. ``retry:<n>``: attempts up to
+    ``n`` are settled, a newer one (the app retried the run) runs. Anything unreadable counts as
+    finished, so a malformed marker never starts a run twice.
+    """
+    if done is None:
+        return False
+    state, _, number = done.partition(":")
+    if state == "final":
+        return True
+    try:
+        return attempt <= int(number)
+    except ValueError:
+        return True
+
+
+def done_value(outcome: ExecutionOutcome, attempt: int) -> str:
+    """The ``done`` marker a published outcome writes: ``retry:<attempt>`` or ``final:<attempt>``."""
+    return f"{'retry' if outcome.retryable else 'final'}:{attempt}"
+
+
 def cancel_channel(prefix: str) -> str:
     """The pub/sub channel on which the app announces cancelled run ids: ``{prefix}cancel``."""
     return f"{prefix}cancel"
@@ -149,6 +172,7 @@ def parse_request(fields: Fields) -> PluginRequest:
         settings=settings,
         attempt=attempt if attempt and attempt > 0 else 1,
         deadline_ms=_optional_int(values.get("deadline")),
+        queue_deadline_ms=_optional_int(values.get("queue_deadline")),
         timeout_seconds=timeout_seconds,
         secrets=values.get("secrets") or None,
         traceparent=values.get("traceparent") or None,
@@ -165,7 +189,11 @@ def result_fields(
     duration_ms: Optional[int] = None,
     traceparent: Optional[str] = None,
 ) -> Dict[str, str]:
-    """The fields of a ``plugin:results`` entry for an outcome."""
+    """The fields of a ``plugin:results`` entry for an outcome.
+
+    A failed result carries ``retryable`` and ``kind`` (``timed_out``, ``not_started``,
+    ``cancelled`` or ``failed``), and ``retry_delay_ms`` when the plugin asked for a delay.
+    """
     payload: ResultPayload = {
         "plugin_run_id": run_id,
         "status": outcome.status,
@@ -174,6 +202,9 @@ def result_fields(
     }
     if outcome.status == "failed":
         payload["retryable"] = outcome.retryable
+        if outcome.retryable and outcome.retry_delay_ms is not None:
+            payload["retry_delay_ms"] = outcome.retry_delay_ms
+        payload["kind"] = outcome.wire_kind  # type: ignore[typeddict-item]
     fields = {
         "payload": json.dumps(payload, ensure_ascii=False, separators=(",", ":")),
         "schema_version": SCHEMA_VERSION,

@@ -1,10 +1,18 @@
 """The child process that executes one plugin run: ``python -m firstsip_sidecar.runner``.
 
 The worker starts it in its own process group (so a timeout or a cancel can kill it and every
-process it started), writes the job as one JSON object on standard input (the secrets travel only
+process it started), writes the job as one JSON line on standard input (the secrets travel only
 there), and reads JSON lines from the child's original standard output: ``{"type": "step", ...}``
 for each finished step and one ``{"type": "result", ...}`` at the end. The plugin's own prints
-go to standard error, so they can never corrupt those lines.
+go to standard error, so they can never corrupt those lines; the plugin's standard input is
+``/dev/null``.
+
+After the job, standard input carries lease extensions, ``{"type": "lease", "remaining_ms": n}``:
+the run's lease is known to be held for ``n`` more milliseconds (minus a safety margin the worker
+already took off). The child kills its own process group when that time passes without a newer
+extension, so an execution never outlives its lease even when its worker stalls and another worker
+takes the run over. End of input (the worker is gone) kills the group at once. Durations, not
+clock readings, cross the process boundary; each side measures them on its own monotonic clock.
 """
 
 from __future__ import annotations
@@ -38,10 +46,18 @@ class _Channel:
 
     def __init__(self, stream: IO[str]) -> None:
         self._stream = stream
+        self._lock = threading.Lock()
 
-    def send(self, message: Dict[str, Any]) -> None:
-        self._stream.write(json.dumps(message, ensure_ascii=False) + "\n")
-        self._stream.flush()
+    def send(self, message: Dict[str, Any], wait: float = -1) -> bool:
+        """Writes one line; with ``wait`` >= 0, gives up (returns False) if another write holds the channel that long."""
+        if not self._lock.acquire(timeout=wait):
+            return False
+        try:
+            self._stream.write(json.dumps(message, ensure_ascii=False) + "\n")
+            self._stream.flush()
+            return True
+        finally:
+            self._lock.release()
 
 
 def load_module(name: str, path: str, plugin_dir: str) -> ModuleType:
@@ -140,6 +156,63 @@ def execute(job: Dict[str, Any], channel: _Channel) -> Dict[str, Any]:
         }
 
 
+def _kill_own_group() -> None:
+    os.killpg(os.getpgrp(), signal.SIGKILL)
+
+
+class LeaseWatch:
+    """Kills this process group when the lease it was last told about runs out.
+
+    :param remaining_ms: the lease time left when the job was written, or ``None`` for no watch.
+    :param on_expiry: what to do at expiry (kill the group; replaced in tests).
+    """
+
+    def __init__(self, remaining_ms: Optional[float], on_expiry: Any = _kill_own_group) -> None:
+        self._condition = threading.Condition()
+        self._deadline: Optional[float] = None if remaining_ms is None else time.monotonic() + remaining_ms / 1000.0
+        self._on_expiry = on_expiry
+
+    def extend(self, remaining_ms: float) -> None:
+        """The lease is held for ``remaining_ms`` more milliseconds, counted from now."""
+        with self._condition:
+            self._deadline = time.monotonic() + max(float(remaining_ms), 0.0) / 1000.0
+            self._condition.notify_all()
+
+    def run(self) -> None:
+        """Waits for the deadline, moving it on each extension; then calls ``on_expiry``."""
+        with self._condition:
+            while True:
+                if self._deadline is None:
+                    self._condition.wait()
+                    continue
+                left = self._deadline - time.monotonic()
+                if left <= 0:
+                    break
+                self._condition.wait(timeout=left)
+        self._on_expiry()
+
+
+def _expire(channel: _Channel) -> None:
+    """The lease ran out: tells the worker why (if the channel is free soon), then kills the group."""
+    try:
+        channel.send({"type": "lease_expired"}, wait=0.1)
+    except Exception:  # the kill below is what matters
+        pass
+    _kill_own_group()
+
+
+def _read_control(control: IO[bytes], watch: LeaseWatch) -> None:
+    """Applies lease extensions from the worker; the end of input means the worker is gone."""
+    for line in control:
+        try:
+            message = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(message, dict) and message.get("type") == "lease":
+            watch.extend(float(message.get("remaining_ms", 0)))
+    _kill_own_group()
+
+
 def _watch_parent(parent: int) -> None:
     """Kills this process group once the worker that started it is gone (for example SIGKILLed).
 
@@ -149,7 +222,7 @@ def _watch_parent(parent: int) -> None:
     while True:
         time.sleep(0.5)
         if os.getppid() != parent:
-            os.killpg(os.getpgrp(), signal.SIGKILL)
+            _kill_own_group()
 
 
 def main() -> int:
@@ -157,9 +230,19 @@ def main() -> int:
     threading.Thread(target=_watch_parent, args=(os.getppid(),), name="parent-watch", daemon=True).start()
     protocol = os.fdopen(os.dup(sys.stdout.fileno()), "w", encoding="utf-8")
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
+    control = os.fdopen(os.dup(sys.stdin.fileno()), "rb")
+    with open(os.devnull, "rb") as devnull:
+        os.dup2(devnull.fileno(), sys.stdin.fileno())
     logging.basicConfig(level=logging.INFO, stream=sys.stderr)
     channel = _Channel(protocol)
-    job = json.loads(sys.stdin.buffer.read().decode("utf-8"))
+    line = control.readline()
+    if not line:
+        return 1
+    job = json.loads(line.decode("utf-8"))
+    lease_ms = job.get("lease_ms")
+    watch = LeaseWatch(None if lease_ms is None else float(lease_ms), on_expiry=lambda: _expire(channel))
+    threading.Thread(target=watch.run, name="lease-watch", daemon=True).start()
+    threading.Thread(target=_read_control, args=(control, watch), name="control", daemon=True).start()
     channel.send(execute(job, channel))
     protocol.close()
     return 0

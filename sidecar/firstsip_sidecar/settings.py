@@ -12,9 +12,10 @@ import dataclasses
 import os
 import socket
 import uuid
-from typing import Mapping, Optional
+from typing import Mapping, Optional, Tuple
 from urllib.parse import urlparse
 
+from .environment import NEVER, is_variable_name
 from .errors import ConfigurationError
 
 
@@ -87,6 +88,8 @@ class Settings:
         ``output too large`` (``SIDECAR_MAX_RESULT_BYTES``, default 1 MiB, the .NET reader's limit).
     :param consumer_name: the consumer name (``SIDECAR_CONSUMER_NAME``, default unique per process).
     :param log_level: ``SIDECAR_LOG_LEVEL``, default ``INFO``.
+    :param plugin_env: names of environment variables every plugin process receives besides the
+        allowlist and its manifest's ``env`` (``SIDECAR_PLUGIN_ENV``, comma-separated, default none).
     """
 
     redis: RedisSettings = dataclasses.field(default_factory=RedisSettings)
@@ -109,6 +112,7 @@ class Settings:
     max_result_bytes: int = 1_048_576
     consumer_name: str = dataclasses.field(default_factory=default_consumer_name)
     log_level: str = "INFO"
+    plugin_env: Tuple[str, ...] = ()
 
     @property
     def dead_letter_stream(self) -> str:
@@ -172,6 +176,13 @@ class Settings:
             if len(seal_key) != 32:
                 raise ConfigurationError(f"FIRSTSIP_SEAL_KEY must be 32 bytes, not {len(seal_key)}")
 
+        plugin_env = tuple(name.strip() for name in env.get("SIDECAR_PLUGIN_ENV", "").split(",") if name.strip())
+        for name in plugin_env:
+            if not is_variable_name(name):
+                raise ConfigurationError(f"SIDECAR_PLUGIN_ENV: {name!r} is not a variable name")
+            if name in NEVER:
+                raise ConfigurationError(f"SIDECAR_PLUGIN_ENV: {name} is never passed to plugins")
+
         settings = cls(
             redis=RedisSettings.from_redis_url(text("REDIS_URL", "redis://localhost:6379")),
             plugin_dir=text("PLUGIN_DIR", "./plugins"),
@@ -193,5 +204,6 @@ class Settings:
             max_result_bytes=integer("SIDECAR_MAX_RESULT_BYTES", 1_048_576, 1024),
             consumer_name=text("SIDECAR_CONSUMER_NAME", default_consumer_name()),
             log_level=text("SIDECAR_LOG_LEVEL", "INFO").upper(),
+            plugin_env=plugin_env,
         )
         return settings

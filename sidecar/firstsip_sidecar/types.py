@@ -17,6 +17,8 @@ class ResultPayload(TypedDict, total=False):
     output: Optional[str]
     error: Optional[str]
     retryable: bool
+    retry_delay_ms: int
+    kind: Literal["timed_out", "not_started", "cancelled", "failed"]
 
 
 class EventPayload(TypedDict):
@@ -53,8 +55,11 @@ class PluginRequest:
     :param user_id: a JSON number or a string.
     :param settings: the run's settings (an object; empty when absent).
     :param attempt: 1-based attempt number.
-    :param deadline_ms: unix milliseconds after which the app no longer waits, or ``None``.
+    :param deadline_ms: the run's overall deadline in unix milliseconds, or ``None``: the run is
+        not started after it, and an execution is stopped at it.
     :param timeout_seconds: the execution timeout the request asks for, or ``None``.
+    :param queue_deadline_ms: the end of the run's queue timeout in unix milliseconds, or
+        ``None``: a worker that reads the request later does not start the run.
     :param secrets: the sealed secrets text, or ``None``.
     :param traceparent: W3C trace context of the publisher, or ``None``.
     :param tracestate: W3C trace state, or ``None``.
@@ -71,6 +76,7 @@ class PluginRequest:
     secrets: Optional[str] = dataclasses.field(default=None, repr=False)
     traceparent: Optional[str] = None
     tracestate: Optional[str] = None
+    queue_deadline_ms: Optional[int] = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -81,7 +87,9 @@ class ExecutionOutcome:
     :param output: JSON text of a completed run.
     :param error: the failure text of a failed run.
     :param retryable: the plugin asked for another attempt.
-    :param kind: ``completed``, ``failed``, ``timed_out``, ``cancelled`` or ``retry`` (for metrics).
+    :param kind: ``completed``, ``failed``, ``timed_out``, ``not_started``, ``cancelled`` or
+        ``retry`` (a plugin's :class:`~firstsip_sidecar.errors.Retry`); see :attr:`wire_kind`.
+    :param retry_delay_ms: how long the plugin asked to wait before the next attempt, or ``None``.
     """
 
     status: Literal["completed", "failed"]
@@ -89,6 +97,15 @@ class ExecutionOutcome:
     error: Optional[str] = None
     retryable: bool = False
     kind: str = "completed"
+    retry_delay_ms: Optional[int] = None
+
+    @property
+    def wire_kind(self) -> Optional[str]:
+        """The result payload's ``kind``: ``None`` for a completed run, else one of
+        ``timed_out``, ``not_started``, ``cancelled`` or ``failed`` (a retry is ``failed``)."""
+        if self.status == "completed":
+            return None
+        return self.kind if self.kind in ("timed_out", "not_started", "cancelled") else "failed"
 
     @classmethod
     def completed(cls, output: str) -> "ExecutionOutcome":
@@ -96,6 +113,13 @@ class ExecutionOutcome:
         return cls(status="completed", output=output, kind="completed")
 
     @classmethod
-    def failed(cls, error: str, *, kind: str = "failed", retryable: bool = False) -> "ExecutionOutcome":
+    def stopped(cls, reason: Optional[str]) -> "ExecutionOutcome":
+        """A run stopped because it is terminal elsewhere: ``cancelled: <reason>``, kind ``cancelled``."""
+        return cls(status="failed", error=f"cancelled: {reason}" if reason else "cancelled", kind="cancelled")
+
+    @classmethod
+    def failed(
+        cls, error: str, *, kind: str = "failed", retryable: bool = False, retry_delay_ms: Optional[int] = None
+    ) -> "ExecutionOutcome":
         """A failed run with its error text."""
-        return cls(status="failed", error=error, retryable=retryable, kind=kind)
+        return cls(status="failed", error=error, retryable=retryable, kind=kind, retry_delay_ms=retry_delay_ms)

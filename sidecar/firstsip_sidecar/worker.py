@@ -1,12 +1,19 @@
-"""The consumer of ``plugin:requests``: reads, executes, publishes, acknowledges.
+"""The consumer of ``plugin:requests``: reads, claims, and takes each request to its outcome.
 
 Delivery rules (docs/protocol.md):
 
 - The result is published and the request acknowledged in one MULTI/EXEC, which also writes the
-  run's ``done`` key, so a redelivered request of a finished run is acknowledged without running.
-- A per-run lease (``SET NX PX``, renewed while running) keeps two workers from running one run.
-- While a run executes, its pending entry and its lease are renewed, ``heartbeat`` events go out,
-  and the cancel key is checked at least every second (the cancel channel makes it prompt).
+  run's ``done`` key (:mod:`~firstsip_sidecar.outcomes`). ``final:<n>`` settles every attempt of the
+  run; ``retry:<n>`` settles attempts up to ``n``.
+- A per-run lease (:mod:`~firstsip_sidecar.leases`) keeps two workers from running one run. Before
+  a run starts, under its lease, the worker reads the ``done`` and ``cancel`` keys and the request's
+  ``queue_deadline`` and ``deadline`` (:mod:`~firstsip_sidecar.limits`): a settled run is
+  acknowledged, a run terminal in the app ends ``cancelled``, a run past its queue timeout or
+  deadline ends ``not_started``.
+- While a run executes (:mod:`~firstsip_sidecar.keepalive`), its pending entry and its lease are
+  renewed, ``heartbeat`` events go out, and the ``cancel`` and ``done`` keys are checked at least
+  every second (the cancel channel makes a cancel prompt). A lease another worker took kills the
+  execution without a result.
 - Entries idle longer than the claim timeout are reclaimed (XAUTOCLAIM); poison entries and
   entries delivered more than the maximum go to ``<stream>:dead`` with the reason.
 - On stop: reading stops, running executions get the grace period, then they are killed and
@@ -18,20 +25,22 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import secrets as token
 import time
 from typing import TYPE_CHECKING, Dict, Optional, Set, Tuple, Union
 
-from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from . import protocol
+from . import limits, protocol
 from .connections import close_client, create_blocking_client, create_client
+from .environment import named_variables, plugin_environment
 from .errors import ManifestError, PoisonEntry, SecretsError, UnknownPluginError
 from .executor import Execution
+from .keepalive import Keepalive, renew_entry
+from .leases import Lease
 from .metrics import Metrics
+from .outcomes import Outcomes
 from .plugins import PluginCatalog
+from .redaction import Redactor
 from .sealing import open_secrets
 from .types import ExecutionOutcome, PluginRequest
 
@@ -44,32 +53,11 @@ logger = logging.getLogger("firstsip.worker")
 
 EntryId = Union[str, bytes]
 
-_RENEW_LEASE = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  return redis.call('PEXPIRE', KEYS[1], ARGV[2])
-end
-return 0
-"""
-_RELEASE_LEASE = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  return redis.call('DEL', KEYS[1])
-end
-return 0
-"""
 
-
-def _text(value: EntryId) -> str:
-    return value.decode("utf-8") if isinstance(value, bytes) else value
-
-
-def _child_traceparent(parent: Optional[str]) -> Optional[str]:
-    """A W3C traceparent for the worker's span: the publisher's trace id, a new span id."""
-    if not parent:
+def _text(value: Optional[EntryId]) -> Optional[str]:
+    if value is None:
         return None
-    parts = parent.split("-")
-    if len(parts) != 4 or len(parts[1]) != 32:
-        return None
-    return f"{parts[0]}-{parts[1]}-{token.token_hex(8)}-{parts[3]}"
+    return value.decode("utf-8", errors="replace") if isinstance(value, bytes) else value
 
 
 class Worker:
@@ -78,8 +66,9 @@ class Worker:
     :param settings: the sidecar settings; the tunables are there (see :class:`Settings`):
         ``concurrency`` (executions at once), ``claim_timeout_seconds`` (idle time before an
         entry is reclaimed, and the lease lifetime), ``max_deliveries``, ``heartbeat_seconds``,
-        ``shutdown_grace_seconds``, ``block_seconds`` (one blocking read).
-    :param catalog: the plugin catalog; by default one over ``settings.plugin_dir``.
+        ``shutdown_grace_seconds``, ``block_seconds`` (one blocking read), ``plugin_env``.
+    :param catalog: the plugin catalog; by default one over ``settings.plugin_dir``, scanned
+        off the event loop when the worker starts.
     :param metrics: where counters go; by default a new :class:`Metrics`.
     """
 
@@ -91,10 +80,12 @@ class Worker:
         metrics: Optional[Metrics] = None,
     ) -> None:
         self.settings = settings
-        self.catalog = catalog or PluginCatalog(settings.plugin_dir)
+        self._scan_at_start = catalog is None
+        self.catalog = catalog or PluginCatalog(settings.plugin_dir, scan=False)
         self.metrics = metrics or Metrics()
         self.consumer = settings.consumer_name
         self.client: Optional["aioredis.Redis"] = None
+        self.outcomes: Optional[Outcomes] = None
         self._blocking: Optional["aioredis.Redis"] = None
         self._handlers: Set[asyncio.Task] = set()
         self._entries: Set[str] = set()
@@ -104,17 +95,16 @@ class Worker:
         self._stopping = asyncio.Event()
         self._claim_cursor = "0-0"
         self.last_loop_at = 0.0
-        self._renew_lease = None
-        self._release_lease = None
 
     # ------------------------------------------------------------------ lifecycle
 
     async def start(self) -> None:
         """Connects, creates the group if needed, and starts the read, claim and cancel loops."""
+        if self._scan_at_start:
+            await asyncio.to_thread(self.catalog.scan)
         self.client = create_client(self.settings)
         self._blocking = create_blocking_client(self.settings)
-        self._renew_lease = self.client.register_script(_RENEW_LEASE)
-        self._release_lease = self.client.register_script(_RELEASE_LEASE)
+        self.outcomes = Outcomes(self.client, self.settings, self.consumer, self.metrics)
         with contextlib.suppress(Exception):
             await self._ensure_group()
         self.last_loop_at = time.monotonic()
@@ -313,7 +303,7 @@ class Worker:
                         if execution is not None:
                             reason = await self.client.get(protocol.run_key(self.settings.key_prefix, run_id, "cancel"))
                             if reason is not None:
-                                self._cancel(execution, _text(reason))
+                                self._cancel(execution, _text(reason) or "")
             except asyncio.CancelledError:
                 raise
             except Exception as error:  # reconnect after a dropped connection
@@ -326,8 +316,8 @@ class Worker:
 
     def _cancel(self, execution: Execution, reason: str) -> None:
         if not execution.cancelled.is_set():
-            logger.info("run %s: cancelled (%s)", execution.run_id, reason)
-            execution.cancel(reason)
+            logger.info("run %s: cancelled (%s)", execution.run_id, execution.redactor.text(reason))
+            execution.cancel(reason or "the run is terminal in the app")
 
     # ------------------------------------------------------------------ one entry
 
@@ -348,121 +338,115 @@ class Worker:
     def _key(self, run_id: str, suffix: str) -> str:
         return protocol.run_key(self.settings.key_prefix, run_id, suffix)
 
-    @staticmethod
-    def _finished(done: Optional[bytes], attempt: int) -> bool:
-        """Whether a ``done`` value means this request must not run (see :meth:`_publish`).
-
-        A request is skipped when its attempt is not newer than the finished one: a duplicate or
-        a redelivery. A newer attempt (the app retried or re-dispatched the run) runs.
-        """
-        if done is None:
-            return False
-        _, _, number = _text(done).partition(":")
-        try:
-            return attempt <= int(number)
-        except ValueError:
-            return True
-
     async def _handle(self, entry_id: str, fields: Dict, deliveries: int) -> None:
-        assert self.client is not None
+        assert self.client is not None and self.outcomes is not None
         self.metrics.increment("requests_received")
         try:
             request = protocol.parse_request(fields)
         except PoisonEntry as poison:
-            await self._dead_letter(entry_id, fields, poison.reason, poison.run_id, None)
+            await self.outcomes.dead_letter(entry_id, fields, poison.reason, poison.run_id, None)
             return
 
-        if self._finished(await self.client.get(self._key(request.run_id, "done")), request.attempt):
-            logger.info("run %s already finished; acknowledging %s without running", request.run_id, entry_id)
-            await self.client.xack(self.settings.requests_stream, self.settings.worker_group, entry_id)
-            self.metrics.increment("requests_duplicate")
+        done = _text(await self.client.get(self._key(request.run_id, "done")))
+        if protocol.done_blocks(done, request.attempt):
+            await self.outcomes.acknowledge_duplicate(entry_id, request.run_id, done)
             return
         if deliveries > self.settings.max_deliveries:
             reason = f"delivered {deliveries} times, more than the maximum {self.settings.max_deliveries}"
-            await self._dead_letter(entry_id, fields, reason, request.run_id, request.attempt)
-            return
-        if await self.client.exists(self._key(request.run_id, "cancel")):
-            await self._publish(entry_id, request, ExecutionOutcome.failed("cancelled", kind="cancelled"), None)
-            return
-        if request.deadline_ms is not None and request.deadline_ms <= protocol.now_ms():
-            outcome = ExecutionOutcome.failed("deadline passed before the run started")
-            await self._publish(entry_id, request, outcome, None)
+            await self.outcomes.dead_letter(entry_id, fields, reason, request.run_id, request.attempt)
             return
 
-        lease_value = f"{self.consumer}:{entry_id}"
-        if not await self._acquire_lease(entry_id, request, lease_value):
+        lease = Lease(
+            self.client, self._key(request.run_id, "lease"), f"{self.consumer}:{entry_id}",
+            self.settings.claim_timeout_seconds,
+        )
+        if not await self._acquire_lease(entry_id, request, lease):
             return
         try:
-            if self._finished(await self.client.get(self._key(request.run_id, "done")), request.attempt):
-                await self.client.xack(self.settings.requests_stream, self.settings.worker_group, entry_id)
-                self.metrics.increment("requests_duplicate")
-                return
-            await self._execute(entry_id, request, lease_value)
+            await self._start(entry_id, request, lease)
         finally:
             with contextlib.suppress(Exception):
-                await self._release_lease(keys=[self._key(request.run_id, "lease")], args=[lease_value])
+                await lease.release()
 
-    async def _acquire_lease(self, entry_id: str, request: PluginRequest, lease_value: str) -> bool:
+    async def _acquire_lease(self, entry_id: str, request: PluginRequest, lease: Lease) -> bool:
         """Takes the run's lease; while another worker holds it, keeps the entry and waits.
 
         Returns False when the entry was settled (the run finished elsewhere) or the worker stops.
         """
-        assert self.client is not None
-        lease_key = self._key(request.run_id, "lease")
-        lease_ms = int(self.settings.claim_timeout_seconds * 1000)
+        assert self.client is not None and self.outcomes is not None
         waiting = False
         while True:
-            if await self.client.set(lease_key, lease_value, nx=True, px=lease_ms):
+            if await lease.acquire():
                 return True
             if not waiting:
                 logger.info("run %s is leased by another worker; %s waits for it", request.run_id, entry_id)
                 waiting = True
-            if self._finished(await self.client.get(self._key(request.run_id, "done")), request.attempt):
-                await self.client.xack(self.settings.requests_stream, self.settings.worker_group, entry_id)
-                self.metrics.increment("requests_duplicate")
+            done = _text(await self.client.get(self._key(request.run_id, "done")))
+            if protocol.done_blocks(done, request.attempt):
+                await self.outcomes.acknowledge_duplicate(entry_id, request.run_id, done)
                 return False
-            await self._renew_entry(entry_id)
+            await renew_entry(self.client, self.settings, self.consumer, entry_id)
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._stopping.wait(), timeout=min(self.settings.renew_interval_seconds, 1.0))
             if self.stopping:
                 return False
 
-    async def _renew_entry(self, entry_id: str) -> None:
-        assert self.client is not None
-        await self.client.xclaim(
-            self.settings.requests_stream, self.settings.worker_group, self.consumer, 0, [entry_id], justid=True
+    async def _start(self, entry_id: str, request: PluginRequest, lease: Lease) -> None:
+        """Under the lease: settles a run that must not start, else executes it."""
+        assert self.client is not None and self.outcomes is not None
+        cancel, done = (
+            _text(value)
+            for value in await self.client.mget(self._key(request.run_id, "cancel"), self._key(request.run_id, "done"))
         )
+        if protocol.done_blocks(done, request.attempt):
+            await self.outcomes.acknowledge_duplicate(entry_id, request.run_id, done)
+            return
+        if cancel is not None:
+            await self.outcomes.publish(entry_id, request, ExecutionOutcome.stopped(cancel))
+            return
+        refusal = limits.refusal(request, protocol.now_ms())
+        if refusal is not None:
+            await self.outcomes.publish(entry_id, request, refusal)
+            return
+        await self._execute(entry_id, request, lease)
 
-    def _failure(self, request: PluginRequest, error: str) -> ExecutionOutcome:
-        logger.warning("run %s (%s) failed before it started: %s", request.run_id, request.plugin_name, error)
-        return ExecutionOutcome.failed(error)
+    async def _fail_before_start(self, entry_id: str, request: PluginRequest, error: str, redactor: Optional[Redactor] = None) -> None:
+        assert self.outcomes is not None
+        outcome = ExecutionOutcome.failed(error)
+        if redactor is not None:
+            outcome = redactor.outcome(outcome)
+        logger.warning("run %s (%s) failed before it started: %s", request.run_id, request.plugin_name, outcome.error)
+        await self.outcomes.publish(entry_id, request, outcome, redactor=redactor)
 
-    async def _execute(self, entry_id: str, request: PluginRequest, lease_value: str) -> None:
-        assert self.client is not None
+    async def _execute(self, entry_id: str, request: PluginRequest, lease: Lease) -> None:
+        assert self.client is not None and self.outcomes is not None
+        outcomes = self.outcomes
         try:
-            manifest = self.catalog.get(request.plugin_name)
+            manifest = await self.catalog.lookup(request.plugin_name)
         except (UnknownPluginError, ManifestError) as error:
-            await self._publish(entry_id, request, self._failure(request, str(error)), None)
+            await self._fail_before_start(entry_id, request, str(error))
             return
         opened: Dict[str, str] = {}
         if request.secrets:
             try:
                 opened = open_secrets(request.secrets, self.settings.seal_key, request.raw_run_id)
             except SecretsError as error:
-                outcome = self._failure(request, f"cannot open the run's secrets: {error}")
-                await self._publish(entry_id, request, outcome, None)
+                await self._fail_before_start(entry_id, request, f"cannot open the run's secrets: {error}")
                 return
+        passed_names = tuple(dict.fromkeys(manifest.env + self.settings.plugin_env))
+        redactor = Redactor.for_run(opened, named_variables(passed_names))
         settings = manifest.merged_settings(request.settings)
         problems = manifest.validate_settings(settings)
         if problems:
             text = "invalid settings: " + "; ".join(f"{path}: {message}" for path, message in problems)
-            await self._publish(entry_id, request, self._failure(request, text), None)
+            await self._fail_before_start(entry_id, request, text, redactor)
             return
 
         timeout = request.timeout_seconds or manifest.timeout_seconds or self.settings.default_timeout_seconds
+        budget = limits.budget(request, timeout, protocol.now_ms())
 
         async def on_step(step: str, message: Optional[str]) -> None:
-            await self._event(request, "step", step=step, message=message)
+            await outcomes.event(request, "step", step=step, message=message, redactor=redactor)
 
         execution = Execution(
             manifest=manifest,
@@ -470,163 +454,43 @@ class Worker:
             attempt=request.attempt,
             settings=settings,
             secrets=opened,
-            timeout_seconds=timeout,
+            timeout_seconds=budget.seconds,
+            timeout_error=budget.timeout_error,
             on_step=on_step,
+            env=plugin_environment(passed_names),
+            lease_ms=lease.child_remaining_ms(),
+            redactor=redactor,
+        )
+        keepalive = Keepalive(
+            client=self.client, settings=self.settings, consumer=self.consumer, outcomes=outcomes,
+            request=request, entry_id=entry_id, lease=lease, execution=execution, redactor=redactor,
         )
         self._executions[request.run_id] = execution
         self.metrics.in_flight += 1
         started = time.monotonic()
-        # The keepalive is stopped through an event and never cancelled: with redis-py 4.3 on async-timeout 4.0.2
-        # a cancellation that lands during a command can be lost, and awaiting the task would then never end.
         stop_keepalive = asyncio.Event()
-        keepalive = asyncio.ensure_future(self._keepalive(entry_id, request, execution, lease_value, stop_keepalive))
+        keeping = asyncio.ensure_future(keepalive.run(stop_keepalive))
         try:
-            logger.info("run %s: %s started (attempt %d, timeout %g s)", request.run_id, manifest.name, request.attempt, timeout)
-            await self._event(request, "started")
+            logger.info(
+                "run %s: %s started (attempt %d, %g s to run%s)", request.run_id, manifest.name, request.attempt,
+                budget.seconds, ", bounded by its deadline" if budget.by_deadline else "",
+            )
+            await outcomes.event(request, "started")
             outcome = await execution.run()
         finally:
             stop_keepalive.set()
             with contextlib.suppress(Exception):
-                await keepalive
+                await keeping
             self._executions.pop(request.run_id, None)
             self.metrics.in_flight -= 1
         elapsed = time.monotonic() - started
         self.metrics.observe_execution(elapsed)
         if outcome is None:
+            if execution.abandon_reason is not None:
+                self.metrics.increment("executions_abandoned")
+                logger.warning(
+                    "run %s: ended without a result (%s); %s stays pending and nothing was published",
+                    request.run_id, execution.abandon_reason, entry_id,
+                )
             return
-        await self._publish(entry_id, request, outcome, int(elapsed * 1000))
-
-    async def _keepalive(
-        self, entry_id: str, request: PluginRequest, execution: Execution, lease_value: str, stop: asyncio.Event
-    ) -> None:
-        """Renews the entry and the lease, sends heartbeats and watches the cancel key until ``stop`` is set."""
-        assert self.client is not None
-        tick = min(1.0, self.settings.renew_interval_seconds / 2, self.settings.heartbeat_seconds)
-        lease_key = self._key(request.run_id, "lease")
-        lease_ms = int(self.settings.claim_timeout_seconds * 1000)
-        now = time.monotonic()
-        next_renew = now + self.settings.renew_interval_seconds
-        next_heartbeat = now + self.settings.heartbeat_seconds
-        while True:
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=tick)
-            if stop.is_set():
-                return
-            try:
-                reason = await self.client.get(self._key(request.run_id, "cancel"))
-                if reason is not None:
-                    self._cancel(execution, _text(reason))
-                now = time.monotonic()
-                if now >= next_renew:
-                    next_renew = now + self.settings.renew_interval_seconds
-                    await self._renew_entry(entry_id)
-                    if not await self._renew_lease(keys=[lease_key], args=[lease_value, lease_ms]):
-                        logger.warning("run %s: its lease was lost; another worker may run it too", request.run_id)
-                if now >= next_heartbeat:
-                    next_heartbeat = now + self.settings.heartbeat_seconds
-                    await self._event(request, "heartbeat")
-            except asyncio.CancelledError:
-                raise
-            except Exception as error:  # an upkeep loop logs and keeps going
-                logger.warning("run %s: keepalive failed: %s", request.run_id, error)
-
-    async def _event(self, request: PluginRequest, kind: str, *, step: Optional[str] = None, message: Optional[str] = None) -> None:
-        assert self.client is not None
-        fields = protocol.event_fields(
-            request.run_id, kind, worker=self.consumer, attempt=request.attempt, step=step, message=message,
-            traceparent=_child_traceparent(request.traceparent),
-        )
-        try:
-            await self.client.xadd(self.settings.events_stream, fields)
-        except Exception as error:  # progress is best effort; the result is what counts
-            logger.warning("run %s: cannot publish the %s event: %s", request.run_id, kind, error)
-
-    async def _publish(
-        self, entry_id: str, request: PluginRequest, outcome: ExecutionOutcome, duration_ms: Optional[int]
-    ) -> None:
-        """Publishes the result, acknowledges the request and writes the ``done`` key, atomically.
-
-        ``done`` is ``final:<attempt>`` or, for a retryable failure, ``retry:<attempt>``; requests of
-        that attempt or an older one are then acknowledged without running.
-        """
-        assert self.client is not None
-        fields = protocol.result_fields(
-            request.run_id,
-            outcome,
-            worker=self.consumer,
-            attempt=request.attempt,
-            duration_ms=duration_ms,
-            traceparent=_child_traceparent(request.traceparent),
-        )
-        size = len(fields["payload"].encode("utf-8"))
-        if size > self.settings.max_result_bytes:
-            outcome = ExecutionOutcome.failed(f"output too large ({size} bytes, limit {self.settings.max_result_bytes})")
-            fields = protocol.result_fields(
-                request.run_id, outcome, worker=self.consumer, attempt=request.attempt,
-                duration_ms=duration_ms, traceparent=fields.get("traceparent"),
-            )
-        done = f"{'retry' if outcome.retryable else 'final'}:{request.attempt}"
-        delay = 0.2
-        give_up = time.monotonic() + max(self.settings.claim_timeout_seconds, 5.0)
-        while True:
-            try:
-                async with self.client.pipeline(transaction=True) as pipe:
-                    pipe.xadd(self.settings.results_stream, fields)
-                    pipe.xack(self.settings.requests_stream, self.settings.worker_group, entry_id)
-                    pipe.set(self._key(request.run_id, "done"), done, px=protocol.DONE_TTL_MS)
-                    await pipe.execute()
-                break
-            except (RedisConnectionError, RedisTimeoutError) as error:
-                # The request stays pending if this never succeeds; another delivery runs it again.
-                if time.monotonic() + delay > give_up:
-                    raise
-                logger.warning("run %s: publishing the result failed (%s); retrying", request.run_id, error)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 2.0)
-        self._count(outcome)
-        detail = f" ({outcome.error})" if outcome.status == "failed" and outcome.error != outcome.kind else ""
-        logger.info("run %s: %s%s", request.run_id, outcome.kind, detail)
-
-    def _count(self, outcome: ExecutionOutcome) -> None:
-        if outcome.status == "completed":
-            self.metrics.increment("runs_completed")
-            return
-        self.metrics.increment("runs_failed")
-        if outcome.kind == "timed_out":
-            self.metrics.increment("runs_timed_out")
-        elif outcome.kind == "cancelled":
-            self.metrics.increment("runs_cancelled")
-
-    async def _dead_letter(
-        self, entry_id: str, fields: Dict, reason: str, run_id: Optional[str], attempt: Optional[int]
-    ) -> None:
-        """Moves an entry to ``<stream>:dead`` with the reason, acknowledging it in the same MULTI.
-
-        When the run id is readable, the run gets a failed result with the reason too; when the
-        attempt is known (an entry delivered too often), the run's ``done`` key is written as well.
-        """
-        assert self.client is not None
-        dead = dict(fields)
-        dead.update(
-            {
-                "dead_reason": reason,
-                "dead_original_id": entry_id,
-                "dead_group": self.settings.worker_group,
-                "dead_consumer": self.consumer,
-                "dead_at": str(protocol.now_ms()),
-            }
-        )
-        async with self.client.pipeline(transaction=True) as pipe:
-            pipe.xadd(self.settings.dead_letter_stream, dead)
-            pipe.xack(self.settings.requests_stream, self.settings.worker_group, entry_id)
-            if run_id is not None:
-                result = protocol.result_fields(run_id, ExecutionOutcome.failed(reason), worker=self.consumer, attempt=attempt)
-                pipe.xadd(self.settings.results_stream, result)
-                if attempt is not None:
-                    pipe.set(self._key(run_id, "done"), f"final:{attempt}", px=protocol.DONE_TTL_MS)
-            await pipe.execute()
-        self.metrics.increment("requests_dead_lettered")
-        if run_id is not None:
-            self.metrics.increment("runs_failed")
-        logger.warning("dead-lettered %s (run %s): %s", entry_id, run_id or "unknown", reason)
-
+        await outcomes.publish(entry_id, request, outcome, int(elapsed * 1000), redactor=redactor)

@@ -289,6 +289,53 @@ def start_sidecar(
     return sidecar
 
 
+def worker_settings(redis_url: str, names: Names, plugin_dir: str = TEST_PLUGINS, **overrides: Any) -> Any:
+    """Settings for an in-process :class:`~firstsip_sidecar.worker.Worker` on the test's streams."""
+    from firstsip_sidecar.settings import Settings
+
+    env = {
+        "REDIS_URL": redis_url,
+        "PLUGIN_DIR": plugin_dir,
+        "SIDECAR_CONCURRENCY": "2",
+        "SIDECAR_CONSUMER_NAME": f"worker-{uuid.uuid4().hex[:8]}",
+        "SIDECAR_HEARTBEAT_SECONDS": "0.3",
+        "SIDECAR_BLOCK_SECONDS": "0.5",
+        "FIRSTSIP_REQUESTS_STREAM": names.requests,
+        "FIRSTSIP_RESULTS_STREAM": names.results,
+        "FIRSTSIP_EVENTS_STREAM": names.events,
+        "FIRSTSIP_KEY_PREFIX": names.prefix,
+    }
+    env.update({key: str(value) for key, value in overrides.items()})
+    return Settings.from_env(env)
+
+
+class ThreadedWorker:
+    """An in-process worker on an event loop of its own thread, so a test can stall that loop and watch."""
+
+    def __init__(self, worker: Any) -> None:
+        import asyncio
+        import threading
+
+        self.worker = worker
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, name="worker-loop", daemon=True)
+        self.thread.start()
+        self.call(worker.start())
+
+    def call(self, coroutine: Any, timeout: float = 60.0) -> Any:
+        import asyncio
+
+        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout)
+
+    def close(self) -> None:
+        try:
+            self.call(self.worker.stop(grace_seconds=0), timeout=60)
+        finally:
+            self.loop.call_soon_threadsafe(self.loop.stop)
+            self.thread.join(timeout=30)
+            self.loop.close()
+
+
 @pytest.fixture
 def sidecar_factory(redis_url: str, names: Names, tmp_path: Any) -> Iterator[Callable[..., Sidecar]]:
     """Starts sidecars on the test's streams (see :func:`start_sidecar`); stops them afterwards."""

@@ -22,7 +22,7 @@ def test_crew_is_built_and_run_in_sequence(r, names, sidecar_factory, tmp_path):
         plugin_dir=REAL_PLUGINS,
         FIRSTSIP_SEAL_KEY=base64.b64encode(KEY).decode(),
         OPENAI_MODEL_NAME="stub-model-1",
-        CREWAI_STUB_RECORD=str(record),
+        CREWAI_STUB_RECORD=str(record), SIDECAR_PLUGIN_ENV="CREWAI_STUB_RECORD",
         SERPER_API_KEY="serper-stub-key",
     )
     run_id = str(uuid.uuid4())
@@ -66,7 +66,7 @@ def test_crew_texts_come_from_the_yaml_files():
 
 def test_crew_without_llm_credentials_fails_clearly(r, names, sidecar_factory, tmp_path):
     record = tmp_path / "crew.json"
-    sidecar_factory(plugin_dir=REAL_PLUGINS, CREWAI_STUB_RECORD=str(record))
+    sidecar_factory(plugin_dir=REAL_PLUGINS, CREWAI_STUB_RECORD=str(record), SIDECAR_PLUGIN_ENV="CREWAI_STUB_RECORD")
     run_id = publish(r, names, "daily-news-digest", {"topics": ["AI"]})
     result = wait_result(r, names, run_id)
     assert result["status"] == "failed" and result["retryable"] is False
@@ -76,7 +76,7 @@ def test_crew_without_llm_credentials_fails_clearly(r, names, sidecar_factory, t
 
 def test_crew_with_the_environments_key_and_no_search_tool(r, names, sidecar_factory, tmp_path):
     record = tmp_path / "crew.json"
-    sidecar_factory(plugin_dir=REAL_PLUGINS, OPENAI_API_KEY="sk-env", CREWAI_STUB_RECORD=str(record))
+    sidecar_factory(plugin_dir=REAL_PLUGINS, OPENAI_API_KEY="sk-env", CREWAI_STUB_RECORD=str(record), SIDECAR_PLUGIN_ENV="CREWAI_STUB_RECORD")
     run_id = publish(r, names, "daily-news-digest", {})
     assert wait_result(r, names, run_id)["status"] == "completed"
     crew = json.loads(record.read_text())

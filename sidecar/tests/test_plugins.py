@@ -39,6 +39,7 @@ def test_real_plugins_load():
     catalog = PluginCatalog(REAL_PLUGINS)
     assert catalog.names() == ["daily-news-digest", "feed-digest"]
     crew = catalog.get("daily-news-digest")
+    assert crew.env == ("OPENAI_API_KEY", "OPENAI_MODEL_NAME", "OPENAI_API_BASE", "SERPER_API_KEY")
     assert crew.runtime == "crewai" and crew.entry == "crew/crew.py:create_crew"
     assert crew.entry_file().endswith(os.path.join("daily-news-digest", "crew", "crew.py"))
     assert crew.timeout_seconds == 300 and "llm" in crew.capabilities
@@ -48,7 +49,7 @@ def test_real_plugins_load():
 
 
 def test_test_plugins_load():
-    assert PluginCatalog(TEST_PLUGINS).names() == ["briefer", "echo", "flaky", "sleepy"]
+    assert PluginCatalog(TEST_PLUGINS).names() == ["briefer", "echo", "flaky", "leaky", "sleepy"]
 
 
 def test_an_invalid_plugin_is_reported_and_the_others_still_load(tmp_path):
@@ -109,6 +110,11 @@ def test_a_folder_symlinked_outside_is_not_a_way_out(tmp_path):
         (lambda m: m + "timeout_seconds: -1\n", "timeout_seconds must be a positive number"),
         (lambda m: m + "capabilities: network\n", "capabilities must be a list"),
         (lambda m: m + "default_config: [1]\n", "default_config must be a mapping"),
+        (lambda m: m + "env: OPENAI_API_KEY\n", "env must be a list of environment variable names"),
+        (lambda m: m + "env: [OK, 9LIVES]\n", "env must be a list of environment variable names"),
+        (lambda m: m + "env: [OK, [nested]]\n", "env must be a list of environment variable names"),
+        (lambda m: m + "queue_timeout_seconds: 0\n", "queue_timeout_seconds must be a positive number"),
+        (lambda m: m + "deadline_seconds: soon\n", "deadline_seconds must be a positive number"),
         (lambda m: m + "settings_schema_path: ../schema.json\n", "outside the plugin folder"),
         (lambda m: m + "settings_schema_path: missing.json\n", "is missing"),
         (lambda m: "- just\n- a list\n", "must be a mapping"),
@@ -254,3 +260,135 @@ def test_manifest_docs_example_is_valid(tmp_path):
     folder = write_plugin(tmp_path, "sample", manifest=text, files={"settings.schema.json": '{"type": "object"}'})
     manifest = load_manifest(str(folder))
     assert manifest.capabilities == ("network",) and manifest.default_config == {"feeds": ["a"]}
+
+
+def test_env_and_the_apps_limits_are_known_manifest_keys(tmp_path):
+    manifest = MANIFEST.format(name="e") + "env: [API_TOKEN, _X1, API_TOKEN]\nqueue_timeout_seconds: 600\ndeadline_seconds: 3600.5\n"
+    loaded = load_manifest(str(write_plugin(tmp_path, "e", manifest=manifest)))
+    assert loaded.env == ("API_TOKEN", "_X1")
+    assert loaded.queue_timeout_seconds == 600.0 and loaded.deadline_seconds == 3600.5
+    assert load_manifest(str(write_plugin(tmp_path, "f"))).env == ()
+
+
+def test_lookup_answers_known_names_at_once_and_scans_in_a_thread(tmp_path, monkeypatch):
+    import asyncio
+    import threading
+
+    write_plugin(tmp_path, "good")
+    catalog = PluginCatalog(str(tmp_path))
+    scanned_in = []
+    real_scan = PluginCatalog._scan
+
+    def recording_scan(self):
+        scanned_in.append(threading.current_thread() is threading.main_thread())
+        real_scan(self)
+
+    monkeypatch.setattr(PluginCatalog, "_scan", recording_scan)
+
+    async def scenario():
+        assert (await catalog.lookup("good")).name == "good"
+        assert scanned_in == []
+        write_plugin(tmp_path, "later")
+        assert (await catalog.lookup("later")).name == "later"
+        with pytest.raises(UnknownPluginError):
+            await catalog.lookup("absent")
+        with pytest.raises(UnknownPluginError):
+            await catalog.lookup("../etc")
+
+    asyncio.run(scenario())
+    assert scanned_in == [False, False]
+
+
+def test_concurrent_lookups_of_unknown_names_share_one_scan(tmp_path, monkeypatch):
+    import asyncio
+    import threading
+
+    catalog = PluginCatalog(str(tmp_path))
+    gate = threading.Event()
+    scans = []
+    real_scan = PluginCatalog._scan
+
+    def slow_scan(self):
+        scans.append(1)
+        gate.wait(10)
+        real_scan(self)
+
+    monkeypatch.setattr(PluginCatalog, "_scan", slow_scan)
+    arrived = []
+    real_wait = PluginCatalog._scan_unless_done_since
+
+    def counting_wait(self, seen):
+        arrived.append(seen)
+        real_wait(self, seen)
+
+    monkeypatch.setattr(PluginCatalog, "_scan_unless_done_since", counting_wait)
+
+    async def scenario():
+        first = asyncio.ensure_future(catalog.lookup("missing-a"))
+        while not scans:
+            await asyncio.sleep(0.01)
+        others = [asyncio.ensure_future(catalog.lookup(f"missing-{i}")) for i in range(4)]
+        while len(arrived) < 5:  # every lookup saw the same scan count and waits for the scan lock
+            await asyncio.sleep(0.01)
+        gate.set()
+        return await asyncio.gather(first, *others, return_exceptions=True)
+
+    outcomes = asyncio.run(scenario())
+    assert all(isinstance(outcome, UnknownPluginError) for outcome in outcomes)
+    assert len(set(arrived)) == 1
+    assert len(scans) == 1
+
+
+def test_a_slow_catalog_scan_does_not_hold_up_other_runs_or_heartbeats(redis_url, names, r, tmp_path, monkeypatch):
+    """An unknown plugin name makes the catalog scan its folder; while that takes seconds, the
+    event loop keeps serving: heartbeats of a running run and a whole other run go on."""
+    import asyncio
+    import time
+
+    from firstsip_sidecar.worker import Worker
+
+    from conftest import events_for, publish, results, results_for, worker_settings
+
+    scanning = []
+    real_scan = PluginCatalog._scan
+
+    def slow_scan(self):
+        if self.slow:
+            scanning.append(time.time())
+            time.sleep(3.0)
+        real_scan(self)
+
+    monkeypatch.setattr(PluginCatalog, "_scan", slow_scan)
+    catalog = PluginCatalog(TEST_PLUGINS, scan=False)
+    catalog.slow = False
+    catalog.scan()
+    catalog.slow = True
+
+    async def scenario():
+        settings = worker_settings(redis_url, names, SIDECAR_CONCURRENCY="3", SIDECAR_HEARTBEAT_SECONDS="0.1")
+        worker = Worker(settings, catalog=catalog)
+        await worker.start()
+        try:
+            sleeper = publish(r, names, "sleepy", {"seconds": 8})
+            while not any(e["kind"] == "heartbeat" for e in events_for(r, names, sleeper)):
+                await asyncio.sleep(0.05)
+            unknown = publish(r, names, "no-such-plugin", {})
+            while not scanning:
+                await asyncio.sleep(0.01)
+            quick = publish(r, names, "echo", {})
+            while len(results_for(r, names, unknown)) < 1:
+                await asyncio.sleep(0.05)
+            return sleeper, unknown, quick
+        finally:
+            await asyncio.wait_for(worker.stop(grace_seconds=0), timeout=30)
+
+    sleeper, unknown, quick = asyncio.run(scenario())
+    order = [result["plugin_run_id"] for result in results(r, names)]
+    assert order.index(quick) < order.index(unknown), "a run waited for the catalog scan"
+    assert results_for(r, names, unknown)[0]["error"] == "unknown plugin: no-such-plugin"
+    assert results_for(r, names, quick)[0]["status"] == "completed"
+    start = scanning[0] * 1000
+    beats = [e["at"] for e in events_for(r, names, sleeper) if e["kind"] == "heartbeat" and e["at"] >= start - 500]
+    window = [at for at in beats if at <= start + 3000]
+    assert len(window) >= 10, "heartbeats stopped while the catalog scanned"
+    assert max(b - a for a, b in zip(beats, beats[1:])) < 1000

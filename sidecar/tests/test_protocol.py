@@ -84,7 +84,9 @@ def test_run_keys_and_channel():
 def test_result_fields_follow_the_contract():
     fields = protocol.result_fields("r1", ExecutionOutcome.failed("boom", retryable=True), worker="w", attempt=2, duration_ms=5)
     payload = json.loads(fields["payload"])
-    assert payload == {"plugin_run_id": "r1", "status": "failed", "output": None, "error": "boom", "retryable": True}
+    assert payload == {
+        "plugin_run_id": "r1", "status": "failed", "output": None, "error": "boom", "retryable": True, "kind": "failed",
+    }
     assert fields["schema_version"] == "v1" and fields["worker"] == "w" and fields["attempt"] == "2" and fields["duration_ms"] == "5"
     completed = json.loads(protocol.result_fields("r1", ExecutionOutcome.completed('{"a":1}'), worker="w")["payload"])
     assert completed == {"plugin_run_id": "r1", "status": "completed", "output": '{"a":1}', "error": None}

@@ -205,8 +205,11 @@ def test_invalid_settings_deadline_and_cancel_before_start(shared):
     assert wait_result(r, names, invalid)["error"] == (
         "invalid settings: $.greeting: must be of type string; $.times: must be at most 3"
     )
-    assert wait_result(r, names, late)["error"] == "deadline passed before the run started"
-    assert wait_result(r, names, cancelled)["error"] == "cancelled"
+    refused = wait_result(r, names, late)
+    assert refused["kind"] == "not_started" and refused["retryable"] is False
+    assert re.fullmatch(r"never started: the deadline passed at \S+Z before the run started", refused["error"])
+    stopped = wait_result(r, names, cancelled)
+    assert stopped["error"] == "cancelled: user asked" and stopped["kind"] == "cancelled"
     assert events_for(r, names, cancelled) == []
     assert events_for(r, names, late) == []
 
@@ -271,7 +274,8 @@ def test_cancel_stops_a_running_execution(r, names, sidecar_factory, tmp_path):
     r.set(names.key(run_id, "cancel"), "stopped by the user", px=86_400_000)
     r.publish(f"{names.prefix}cancel", run_id)
     result = wait_result(r, names, run_id)
-    assert result["status"] == "failed" and result["error"] == "cancelled" and result["retryable"] is False
+    assert result["status"] == "failed" and result["error"] == "cancelled: stopped by the user"
+    assert result["kind"] == "cancelled" and result["retryable"] is False
     assert_all_dead(pids)
     assert pending_count(r, names) == 0
 
@@ -282,7 +286,7 @@ def test_cancel_key_alone_stops_a_run(r, names, sidecar_factory, tmp_path):
     run_id = publish(r, names, "sleepy", {"seconds": 120, "pid_file": str(tmp_path / "run.pid")})
     pids = read_pids(str(tmp_path / "run.pid"))
     r.set(names.key(run_id, "cancel"), "reaper", px=86_400_000)
-    assert wait_result(r, names, run_id)["error"] == "cancelled"
+    assert wait_result(r, names, run_id)["error"] == "cancelled: reaper"
     assert_all_dead(pids)
 
 
@@ -309,11 +313,12 @@ def test_the_same_request_delivered_twice_runs_once(r, names, sidecar_factory, t
     assert len(results_for(r, names, run_id)) == 1
     assert count_file.read_text().splitlines() == [f"{run_id} 1"]
 
-    # A newer attempt (the app re-dispatched the run) runs.
+    # done = final:1 settles the run: a newer attempt is acknowledged without running too.
     r.xadd(names.requests, request_fields(run_id, "echo", {"count_file": str(count_file)}, attempt=2))
-    wait_for(lambda: len(results_for(r, names, run_id)) == 2, 60, "the second attempt's result")
-    assert results_for(r, names, run_id)[1]["_fields"]["attempt"] == "2"
-    assert count_file.read_text().splitlines() == [f"{run_id} 1", f"{run_id} 2"]
+    wait_for(lambda: int(r.xinfo_groups(names.requests)[0].get("entries-read") or 0) >= 4 and pending_count(r, names) == 0,
+             60, "the second attempt acknowledged")
+    assert len(results_for(r, names, run_id)) == 1
+    assert count_file.read_text().splitlines() == [f"{run_id} 1"]
 
 
 def test_no_more_than_the_concurrency_runs_at_once(r, names, sidecar_factory, tmp_path):
@@ -492,9 +497,11 @@ def test_a_lost_cancellation_in_a_keepalive_command_does_not_hold_the_result(r, 
 
     async def scenario():
         ended = asyncio.Event()
+        running = asyncio.Event()
         real_run = executor.Execution.run
 
         async def run_and_mark(self):
+            running.set()
             try:
                 return await real_run(self)
             finally:
@@ -513,25 +520,29 @@ def test_a_lost_cancellation_in_a_keepalive_command_does_not_hold_the_result(r, 
             "FIRSTSIP_KEY_PREFIX": names.prefix,
         }))
         await worker.start()
-        real_get = worker.client.get
+        real_mget = worker.client.mget
+        polls = []
 
-        async def get_losing_cancellation(key, *args, **kwargs):
-            if not str(key).endswith(":cancel"):  # only the keepalive's poll of the cancel key
-                return await real_get(key, *args, **kwargs)
+        async def mget_losing_cancellation(*keys, **kwargs):
+            # Only the keepalive's poll of the cancel and done keys (the start check comes before the run).
+            if not running.is_set():
+                return await real_mget(*keys, **kwargs)
+            polls.append(keys)
             while True:
                 try:
                     await ended.wait()
                     break
                 except asyncio.CancelledError:
                     continue  # lost, as in the library race
-            return await real_get(key, *args, **kwargs)
+            return await real_mget(*keys, **kwargs)
 
-        worker.client.get = get_losing_cancellation
+        worker.client.mget = mget_losing_cancellation
         run_id = publish(r, names, "sleepy", {"mode": "sleep", "seconds": 30}, timeout_seconds="1")
         try:
             deadline = time.monotonic() + 20
             while time.monotonic() < deadline and not results_for(r, names, run_id):
                 await asyncio.sleep(0.1)
+            assert polls, "the keepalive never polled the stop markers"
             return results_for(r, names, run_id)
         finally:
             # Bounded: a worker stuck on its keepalive would never stop.
@@ -539,4 +550,4 @@ def test_a_lost_cancellation_in_a_keepalive_command_does_not_hold_the_result(r, 
 
     found = asyncio.run(scenario())
     assert len(found) == 1, "the timed-out run's result was not published"
-    assert found[0]["error"] == "timed out after 1 s"
+    assert found[0]["error"] == "timed out after 1 s" and found[0]["kind"] == "timed_out"

@@ -27,4 +27,5 @@ def run(settings, context):
         "secret_digest": hashlib.sha256(values.encode("utf-8")).hexdigest(),
         "remaining_positive": context.remaining() > 0,
         "seal_key_visible": "FIRSTSIP_SEAL_KEY" in os.environ,
+        "env_names": sorted(os.environ),
     }
