@@ -21,6 +21,14 @@ public static class SampleServiceCollectionExtensions
         var settings = SampleSettings.From(configuration);
         services.AddSingleton(settings);
 
+        // Streams that only grow are trimmed: acknowledged entries every minute, dead letters after a week. These are
+        // defaults: FirstSip:Streams:TrimInterval and FirstSip:Streams:DeadLetterRetention override them.
+        services.Configure<PluginStreamsOptions>(streams =>
+        {
+            streams.TrimInterval = TimeSpan.FromMinutes(1);
+            streams.DeadLetterRetention = TimeSpan.FromDays(7);
+        });
+
         // Stream names, groups and reader settings can be changed under FirstSip:Streams; the server is FIRSTSIP_REDIS.
         services.AddPluginStreams(configuration.GetSection("FirstSip:Streams"));
         services.Configure<PluginStreamsOptions>(streams => streams.ConnectionString = settings.Redis);

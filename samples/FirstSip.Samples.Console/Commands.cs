@@ -170,6 +170,7 @@ internal static class Commands
             else
             {
                 Output.RunsTable(page.Items, page.TotalCount);
+                Output.Queue(await runner.GetQueueAsync(cancellationToken: cancellationToken).ConfigureAwait(false), DateTimeOffset.UtcNow);
             }
 
             return ExitCompleted;
@@ -196,6 +197,34 @@ internal static class Commands
 
             var briefing = await scope.ServiceProvider.FindBriefingAsync(run.RunId, cancellationToken).ConfigureAwait(false);
             Output.Finished(run, briefing, parse.GetValue(JsonOption));
+            if (!parse.GetValue(JsonOption) && run.Status is PluginRunStatus.Pending or PluginRunStatus.Dispatched)
+            {
+                Output.Waiting(run, await runner.GetQueueAsync(run.RunId, cancellationToken).ConfigureAwait(false), DateTimeOffset.UtcNow);
+            }
+
+            return ExitCompleted;
+        });
+        return command;
+    }
+
+    public static Command Queue()
+    {
+        var command = new Command("queue", "Show the queue: runs waiting to be published, waiting for a worker and running, and the request stream's backlog.") { JsonOption };
+        command.SetAction(async (parse, cancellationToken) =>
+        {
+            using var host = ConsoleApp.Build();
+            await host.Services.EnsureSampleDatabaseAsync(cancellationToken).ConfigureAwait(false);
+            await using var scope = host.Services.CreateAsyncScope();
+            var queue = await scope.ServiceProvider.GetRequiredService<IPluginRunner>().GetQueueAsync(cancellationToken: cancellationToken).ConfigureAwait(false);
+            if (parse.GetValue(JsonOption))
+            {
+                Output.Json(queue);
+            }
+            else
+            {
+                Output.Queue(queue, DateTimeOffset.UtcNow);
+            }
+
             return ExitCompleted;
         });
         return command;

@@ -115,6 +115,44 @@ internal static class Output
         AnsiConsole.Write(new Panel(new Rows(rows)).Header("briefing").Border(BoxBorder.Rounded).Expand());
     }
 
+    /// <summary>One line on the queue, one on the request stream.</summary>
+    public static void Queue(PluginQueueState queue, DateTimeOffset now)
+    {
+        var oldest = queue.OldestWaitingSince is { } since ? $", the oldest for {Duration(now - since)}" : string.Empty;
+        AnsiConsole.MarkupLine($"queue: {queue.Waiting} waiting for a worker{oldest}, {queue.Running} running, {queue.Pending} not yet published");
+        if (queue.Stream is { } stream)
+        {
+            var undelivered = stream.Undelivered is { } lag ? lag.ToString(System.Globalization.CultureInfo.InvariantCulture) : "?";
+            AnsiConsole.MarkupLine($"[grey]{Markup.Escape(stream.StreamName)} (group {Markup.Escape(stream.GroupName)}, {stream.Consumers} consumers): " +
+                $"{undelivered} not yet delivered, {stream.Delivered} delivered and not finished, {stream.Length} entries[/]");
+        }
+        else
+        {
+            AnsiConsole.MarkupLine($"[yellow]request stream unknown: {Markup.Escape(queue.StreamError ?? "Redis unreachable")}[/]");
+        }
+    }
+
+    /// <summary>How long a run not yet started has waited, and what is ahead of it.</summary>
+    public static void Waiting(PluginRun run, PluginQueueState queue, DateTimeOffset now) =>
+        AnsiConsole.MarkupLine($"[yellow]{Markup.Escape(WaitingText(run, queue.Ahead, now))}[/]");
+
+    public static string WaitingText(PluginRun run, int? ahead, DateTimeOffset now)
+    {
+        if (run.Status == PluginRunStatus.Pending)
+        {
+            return $"not yet published (created {Duration(now - run.CreatedAt)} ago): the app's dispatcher publishes it when Redis is reachable and a host (worker or web) runs";
+        }
+
+        var waited = Duration(now - (run.DispatchedAt ?? run.CreatedAt));
+        var queued = ahead is > 0 ? $", {ahead} runs ahead of it" : string.Empty;
+        return $"waiting for a worker for {waited}{queued}";
+    }
+
+    public static string Duration(TimeSpan span) =>
+        span.TotalHours >= 1 ? $"{(int)span.TotalHours} h {span.Minutes} min"
+        : span.TotalMinutes >= 1 ? $"{(int)span.TotalMinutes} min {span.Seconds} s"
+        : $"{Math.Max(0, span.TotalSeconds):0} s";
+
     public static void RunsTable(IReadOnlyList<PluginRun> runs, int total)
     {
         var table = new Table().Border(TableBorder.Rounded)

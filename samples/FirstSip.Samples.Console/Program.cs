@@ -17,6 +17,7 @@ root.Subcommands.Add(Commands.Plugins());
 root.Subcommands.Add(Commands.Run());
 root.Subcommands.Add(Commands.Runs());
 root.Subcommands.Add(Commands.Show());
+root.Subcommands.Add(Commands.Queue());
 root.Subcommands.Add(Commands.Cancel());
 root.Subcommands.Add(Commands.Worker());
 return await root.Parse(args).InvokeAsync();

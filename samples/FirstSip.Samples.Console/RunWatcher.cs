@@ -44,36 +44,73 @@ internal static class RunWatcher
         await AnsiConsole.Status().Spinner(Spinner.Known.Dots).StartAsync("waiting for a worker…", async context =>
         {
             var lastStatus = run.Status;
-            await foreach (var update in runner.WatchAsync(run.RunId, cancellationToken).ConfigureAwait(false))
+            var current = run;
+            string? lastStep = null;
+            string Describe() => lastStatus switch
             {
-                var elapsed = (DateTimeOffset.UtcNow - started).TotalSeconds;
-                if (update.Status != lastStatus)
-                {
-                    AnsiConsole.MarkupLine($"[grey]{elapsed,6:0.0}s[/] {Output.StatusMarkup(update.Status)}");
-                    lastStatus = update.Status;
-                }
+                PluginRunStatus.Pending => "waiting to be dispatched…",
+                PluginRunStatus.Dispatched => Output.WaitingText(current, null, DateTimeOffset.UtcNow) + "…",
+                PluginRunStatus.Running => lastStep is { } s ? $"running (after {s})…" : "running…",
+                _ => "finishing…",
+            };
 
-                if (update.Step is { Length: > 0 } step)
+            // The spinner's text counts the wait up every second, between updates too.
+            using var stopTicking = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            var ticking = TickAsync(() => context.Status(Describe()), stopTicking.Token);
+            try
+            {
+                await foreach (var update in runner.WatchAsync(run.RunId, cancellationToken).ConfigureAwait(false))
                 {
-                    var message = update.Message is { Length: > 0 } m ? $" [grey]{Markup.Escape(Shorten(m))}[/]" : string.Empty;
-                    AnsiConsole.MarkupLine($"[grey]{elapsed,6:0.0}s[/]   step [bold]{Markup.Escape(step)}[/]{message}");
-                }
+                    if (update.Status == PluginRunStatus.Dispatched && current.DispatchedAt is null)
+                    {
+                        current = await runner.GetAsync(run.RunId, cancellationToken).ConfigureAwait(false) ?? current;
+                    }
 
-                context.Status(update.Status switch
-                {
-                    PluginRunStatus.Pending => "waiting to be dispatched…",
-                    PluginRunStatus.Dispatched => "waiting for a worker…",
-                    PluginRunStatus.Running => update.Step is { } s ? $"running (after {s})…" : "running…",
-                    _ => "finishing…",
-                });
-                if (update.Status.IsTerminal())
-                {
-                    break;
+                    var elapsed = (DateTimeOffset.UtcNow - started).TotalSeconds;
+                    if (update.Status != lastStatus)
+                    {
+                        AnsiConsole.MarkupLine($"[grey]{elapsed,6:0.0}s[/] {Output.StatusMarkup(update.Status)}");
+                        lastStatus = update.Status;
+                    }
+
+                    if (update.Step is { Length: > 0 } step)
+                    {
+                        lastStep = step;
+                        var message = update.Message is { Length: > 0 } m ? $" [grey]{Markup.Escape(Shorten(m))}[/]" : string.Empty;
+                        AnsiConsole.MarkupLine($"[grey]{elapsed,6:0.0}s[/]   step [bold]{Markup.Escape(step)}[/]{message}");
+                    }
+
+                    context.Status(Describe());
+                    if (update.Status.IsTerminal())
+                    {
+                        break;
+                    }
                 }
+            }
+            finally
+            {
+                await stopTicking.CancelAsync().ConfigureAwait(false);
+                await ticking.ConfigureAwait(false);
             }
         }).ConfigureAwait(false);
 
         return await runner.GetAsync(run.RunId, CancellationToken.None).ConfigureAwait(false) ?? run;
+    }
+
+    private static async Task TickAsync(Action tick, CancellationToken cancellationToken)
+    {
+        using var timer = new PeriodicTimer(TimeSpan.FromSeconds(1));
+        try
+        {
+            while (await timer.WaitForNextTickAsync(cancellationToken).ConfigureAwait(false))
+            {
+                tick();
+            }
+        }
+        catch (OperationCanceledException)
+        {
+            // The run ended or the watch stopped.
+        }
     }
 
     private static string Shorten(string text) => text.Length <= 80 ? text : string.Concat(text.AsSpan(0, 77), "…");

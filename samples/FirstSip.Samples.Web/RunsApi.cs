@@ -23,6 +23,9 @@ internal static class RunsApi
 
         api.MapPost("/runs", StartRunAsync);
 
+        api.MapGet("/queue", async (IPluginRunner runner, Guid? run_id, CancellationToken cancellationToken) =>
+            Results.Json(await runner.GetQueueAsync(run_id, cancellationToken), RunRecord.JsonOptions));
+
         api.MapGet("/runs", async (IPluginRunner runner, string? status, string? plugin, string? user_id, int? page, int? page_size, CancellationToken cancellationToken) =>
         {
             PluginRunStatus? filter = null;

@@ -58,4 +58,13 @@ public interface IPluginRunner
     /// <param name="cancellationToken">Cancels the operation.</param>
     /// <returns><see langword="true"/> when this call cancelled the run; <see langword="false"/> when it was unknown or already terminal.</returns>
     Task<bool> CancelAsync(Guid runId, string? reason = null, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Reads the queue: how many runs wait to be published, wait for a worker and run (from the database, so every
+    /// application instance sees the same), and the request stream's backlog for the workers' group (from Redis).
+    /// </summary>
+    /// <param name="runId">Optionally a waiting run: the result then says how many runs wait ahead of it.</param>
+    /// <param name="cancellationToken">Cancels the operation.</param>
+    /// <returns>The queue; its <see cref="PluginQueueState.Stream"/> is <see langword="null"/> while Redis is unreachable.</returns>
+    Task<PluginQueueState> GetQueueAsync(Guid? runId = null, CancellationToken cancellationToken = default);
 }

@@ -189,6 +189,7 @@ public static class PluginRunStoreServiceCollectionExtensions
         services.TryAddSingleton<DispatchSignal>();
         services.TryAddSingleton<CancelSignaler>();
         services.TryAddSingleton<TransientDatabaseRetry>();
+        services.TryAddSingleton<RequestQueueProbe>();
         services.TryAddSingleton(static sp => new PluginRunsMetrics(sp.GetService<System.Diagnostics.Metrics.IMeterFactory>()));
         services.TryAddScoped<IPluginRunner, PluginRunner>();
         services.TryAddScoped<RunResultApplier>();

@@ -59,7 +59,14 @@ public class PluginStreamsOptions
     [Range(1, 100_000)]
     public int PublishMaxInFlight { get; set; } = 1024;
 
-    /// <summary>Gets or sets how often the hosted trimmer trims the three plugin streams of acknowledged entries.</summary>
+    /// <summary>
+    /// Gets or sets how often the hosted trimmer trims the three plugin streams of acknowledged entries, and their
+    /// dead-letter streams (<c>&lt;stream&gt;:dead</c>) of entries older than <see cref="DeadLetterRetention"/>.
+    /// </summary>
     /// <value><see langword="null"/> by default: the periodic trimmer is off.</value>
     public TimeSpan? TrimInterval { get; set; }
+
+    /// <summary>Gets or sets how long the hosted trimmer keeps dead-letter entries (only while <see cref="TrimInterval"/> is set).</summary>
+    /// <value><see langword="null"/> by default: dead letters are kept until removed by hand.</value>
+    public TimeSpan? DeadLetterRetention { get; set; }
 }

@@ -80,7 +80,7 @@ public sealed class ConsoleHostTests(EndToEndEnvironment environment)
     }
 
     [Fact]
-    public async Task RunWait_PluginPastItsTimeout_EndsFailedTimedOut()
+    public async Task RunWait_PluginPastItsTimeout_EndsTimedOut()
     {
         var console = new ConsoleHost(environment.Default, environment.NewDatabase("timeout"));
 
@@ -88,7 +88,7 @@ public sealed class ConsoleHostTests(EndToEndEnvironment environment)
 
         Assert.Equal(1, result.ExitCode);
         var run = result.Json();
-        Assert.Equal("failed", (string?)run["status"]);
+        Assert.Equal("timed_out", (string?)run["status"]);
         Assert.Contains("timed out after 2 s", (string?)run["error"], StringComparison.Ordinal);
     }
 
@@ -110,9 +110,10 @@ public sealed class ConsoleHostTests(EndToEndEnvironment environment)
         Assert.True(cancel.ExitCode == 0, cancel.ToString());
         var run = await SampleDatabase.FindRunAsync(console.Database, runId);
         Assert.Equal(PluginRunStatus.Cancelled, run!.Status);
-        // The sidecar stops the execution (and its grandchild) and answers "cancelled"; the app ignores that late result.
+        // The sidecar stops the execution (and its grandchild) and answers "cancelled" with the reason; the app ignores that late result.
         var result = await WaitForResultAsync(environment.Default, runId);
-        Assert.Equal("cancelled", result.GetProperty("error").GetString());
+        Assert.Equal("cancelled: cancelled from the console", result.GetProperty("error").GetString());
+        Assert.Equal("cancelled", result.GetProperty("kind").GetString());
         Assert.All(pids, pid => Assert.False(IsAlive(pid), $"process {pid} of the cancelled execution still runs"));
         Assert.Equal(PluginRunStatus.Cancelled, (await SampleDatabase.FindRunAsync(console.Database, runId))!.Status);
     }

@@ -135,8 +135,58 @@ async function refreshRuns() {
 
 // ---- one run: live progress and the briefing ----
 
+function duration(ms) {
+  const seconds = Math.max(0, Math.round(ms / 1000));
+  if (seconds < 60) return `${seconds} s`;
+  if (seconds < 3600) return `${Math.floor(seconds / 60)} min ${seconds % 60} s`;
+  return `${Math.floor(seconds / 3600)} h ${Math.floor((seconds % 3600) / 60)} min`;
+}
+
+function queueText(queue) {
+  const oldest = queue.oldest_waiting_since ? `, the oldest for ${duration(Date.now() - Date.parse(queue.oldest_waiting_since))}` : "";
+  const parts = [`Queue: ${queue.waiting} waiting for a worker${oldest}, ${queue.running} running, ${queue.pending} not yet published.`];
+  if (queue.stream) {
+    const undelivered = queue.stream.undelivered ?? "?";
+    parts.push(`${queue.stream.stream_name}: ${undelivered} not yet delivered to a worker, ${queue.stream.delivered} delivered and not finished, ${queue.stream.consumers} consumers in ${queue.stream.group_name}.`);
+  } else {
+    parts.push(`The request stream cannot be read: ${queue.stream_error ?? "Redis is unreachable"}.`);
+  }
+  return parts.join(" ");
+}
+
+async function refreshQueue() {
+  $("queue").textContent = queueText(await api("/api/queue"));
+}
+
+// While the open run waits for a worker, says for how long and how many runs are ahead of it.
+let waitingTimer = null;
+async function showWaiting(run) {
+  clearInterval(waitingTimer);
+  const waiting = $("run-waiting");
+  if (run.status !== "dispatched" && run.status !== "pending") {
+    waiting.hidden = true;
+    return;
+  }
+  const detail = await api(`/api/runs/${run.run_id}`);
+  const queue = await api(`/api/queue?run_id=${run.run_id}`);
+  const render = () => {
+    if (detail.status === "pending") {
+      waiting.textContent = `Not yet published (created ${duration(Date.now() - Date.parse(detail.created_at))} ago); it goes out when Redis is reachable.`;
+    } else {
+      const ahead = queue.ahead ? `, ${queue.ahead} runs ahead of it` : "";
+      waiting.textContent = `Waiting for a worker for ${duration(Date.now() - Date.parse(detail.dispatched_at ?? detail.created_at))}${ahead}.`;
+    }
+  };
+  render();
+  waiting.hidden = false;
+  waitingTimer = setInterval(render, 1000);
+}
+
 function setStatus(run) {
   const status = $("run-status");
+  if (status.textContent !== run.status && $("run").dataset.runId) {
+    showWaiting({ ...run, run_id: $("run").dataset.runId }).catch(() => {});
+  }
   status.textContent = run.status;
   status.dataset.status = run.status;
   $("cancel-button").disabled = TERMINAL.has(run.status);
@@ -161,17 +211,26 @@ async function showRun(runId) {
   $("run-id").textContent = runId;
   $("progress").replaceChildren();
   $("briefing").hidden = true;
+  $("run-status").textContent = "";
+  $("run-waiting").hidden = true;
+  clearInterval(waitingTimer);
   $("run").scrollIntoView({ block: "start" });
   const run = await api(`/api/runs/${runId}`);
   setStatus(run);
 
   const source = new EventSource(`/api/runs/${runId}/events`);
   currentSource = source;
+  const shownSteps = new Set();
   source.addEventListener("update", async (message) => {
     const update = JSON.parse(message.data);
     setStatus(update);
     if (update.step || update.message) {
+      if (update.step) shownSteps.add(update.step);
       $("progress").append(el("li", [update.step, update.message].filter(Boolean).join(": ")));
+    } else if (update.last_step && !shownSteps.has(update.last_step)) {
+      // A page opened after some progress (or after the end) shows the last step the run reached.
+      shownSteps.add(update.last_step);
+      $("progress").append(el("li", update.last_step));
     }
     if (TERMINAL.has(update.status)) {
       source.close();
@@ -196,8 +255,9 @@ async function init() {
   $("run-form").addEventListener("submit", startRun);
   $("cancel-button").addEventListener("click", cancelRun);
   renderSettings();
-  await refreshRuns();
+  await Promise.all([refreshRuns(), refreshQueue().catch(() => {})]);
   setInterval(() => refreshRuns().catch(() => {}), 5000);
+  setInterval(() => refreshQueue().catch(() => {}), 5000);
 }
 
 init().catch((error) => { $("form-errors").append(el("li", `Could not load the page: ${error.message}`)); });

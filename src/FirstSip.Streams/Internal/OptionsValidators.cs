@@ -45,6 +45,11 @@ internal sealed class PluginStreamsOptionsCustomValidator : IValidateOptions<Plu
             builder.AddError("PluginStreamsOptions.TrimInterval must be positive, or null to turn the trimmer off.");
         }
 
+        if (options.DeadLetterRetention is { } retention && retention < TimeSpan.Zero)
+        {
+            builder.AddError("PluginStreamsOptions.DeadLetterRetention must not be negative, or null to keep dead letters.");
+        }
+
         return builder.Build();
     }
 }

@@ -15,4 +15,16 @@ public interface IStreamTrimmer
     /// <returns>The number of entries removed.</returns>
     /// <exception cref="ArgumentException"><paramref name="streamName"/> is null or empty.</exception>
     Task<long> TrimAcknowledgedAsync(string streamName, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Removes the entries older than <paramref name="age"/> (by their id's time) with <c>XTRIM MINID</c>, whether or
+    /// not a group acknowledged them. Meant for streams nobody consumes, such as dead-letter streams, kept for a retention period.
+    /// </summary>
+    /// <param name="streamName">The stream.</param>
+    /// <param name="age">How old an entry may get before it is removed.</param>
+    /// <param name="cancellationToken">A token that cancels waiting for Redis.</param>
+    /// <returns>The number of entries removed.</returns>
+    /// <exception cref="ArgumentException"><paramref name="streamName"/> is null or empty.</exception>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="age"/> is negative.</exception>
+    Task<long> TrimOlderThanAsync(string streamName, TimeSpan age, CancellationToken cancellationToken = default);
 }

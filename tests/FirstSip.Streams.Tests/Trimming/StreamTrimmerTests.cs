@@ -127,4 +127,43 @@ public sealed class StreamTrimmerTests(RedisServer redis)
         await Eventually.WaitAsync(async () => await redis.Database.StreamLengthAsync(streams.Results) == 0, "trimmed by the periodic trimmer");
         await host.StopAsync();
     }
+
+    [Fact]
+    public async Task TrimOlderThanAsync_RemovesEntriesOlderThanTheAge_AndKeepsNewerOnes()
+    {
+        var streams = new TestStreams();
+        using var host = TestHosts.CreateBuilder(redis, streams).Build();
+        var trimmer = host.Services.GetRequiredService<IStreamTrimmer>();
+        var dead = streams.Requests + ":dead";
+        var now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+        var old = now - (long)TimeSpan.FromDays(8).TotalMilliseconds;
+        var recent = now - (long)TimeSpan.FromDays(6).TotalMilliseconds;
+        await redis.Database.StreamAddAsync(dead, "n", 1, messageId: $"{old}-0");
+        await redis.Database.StreamAddAsync(dead, "n", 2, messageId: $"{old}-1");
+        await redis.Database.StreamAddAsync(dead, "n", 3, messageId: $"{recent}-0");
+
+        Assert.Equal(2, await trimmer.TrimOlderThanAsync(dead, TimeSpan.FromDays(7)));
+        Assert.Equal($"{recent}-0", (string?)Assert.Single(await redis.Database.StreamRangeAsync(dead)).Id);
+        Assert.Equal(0, await trimmer.TrimOlderThanAsync(streams.Results + ":dead", TimeSpan.FromDays(7)));
+    }
+
+    [Fact]
+    public async Task PeriodicTrimmer_WithADeadLetterRetention_TrimsOldDeadLetters()
+    {
+        var streams = new TestStreams();
+        var builder = TestHosts.CreateBuilder(redis, streams);
+        builder.Services.Configure<PluginStreamsOptions>(o =>
+        {
+            o.TrimInterval = TimeSpan.FromMilliseconds(200);
+            o.DeadLetterRetention = TimeSpan.FromHours(1);
+        });
+        using var host = builder.Build();
+        var dead = streams.Events + ":dead";
+        var old = DateTimeOffset.UtcNow.AddHours(-2).ToUnixTimeMilliseconds();
+        await redis.Database.StreamAddAsync(dead, "n", 1, messageId: $"{old}-0");
+        await redis.Database.StreamAddAsync(dead, "n", 2);
+        await host.StartAsync();
+        await Eventually.WaitAsync(async () => await redis.Database.StreamLengthAsync(dead) == 1, "the old dead letter trimmed");
+        await host.StopAsync();
+    }
 }

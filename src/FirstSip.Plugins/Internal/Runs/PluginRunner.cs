@@ -20,6 +20,7 @@ internal sealed class PluginRunner(
     DispatchSignal dispatchSignal,
     CancelSignaler cancelSignaler,
     PluginRunsMetrics metrics,
+    RequestQueueProbe queueProbe,
     IServiceScopeFactory scopeFactory,
     ILogger<PluginRunner> logger) : IPluginRunner
 {
@@ -324,6 +325,44 @@ internal sealed class PluginRunner(
         // When Redis cannot take the signal now, the reaper sends it later: the debt is recorded with the transition.
         await cancelSignaler.SendAsync(db, runId, reason, CancellationToken.None).ConfigureAwait(false);
         return true;
+    }
+
+    public async Task<PluginQueueState> GetQueueAsync(Guid? runId = null, CancellationToken cancellationToken = default)
+    {
+        var counts = await db.Runs.AsNoTracking()
+            .Where(r => r.Status == PluginRunStatus.Pending || r.Status == PluginRunStatus.Dispatched || r.Status == PluginRunStatus.Running)
+            .GroupBy(r => r.Status)
+            .Select(g => new { Status = g.Key, Count = g.Count() })
+            .ToListAsync(cancellationToken)
+            .ConfigureAwait(false);
+        int Count(PluginRunStatus status) => counts.FirstOrDefault(c => c.Status == status)?.Count ?? 0;
+
+        var oldest = await db.Runs.AsNoTracking()
+            .Where(r => r.Status == PluginRunStatus.Dispatched && r.DispatchedAt != null)
+            .OrderBy(r => r.DispatchedAt)
+            .Select(r => r.DispatchedAt)
+            .FirstOrDefaultAsync(cancellationToken)
+            .ConfigureAwait(false);
+
+        int? ahead = null;
+        if (runId is { } id && await GetAsync(id, cancellationToken).ConfigureAwait(false) is { Status: PluginRunStatus.Dispatched, DispatchedAt: { } since })
+        {
+            ahead = await db.Runs.AsNoTracking()
+                .CountAsync(r => r.Status == PluginRunStatus.Dispatched && r.DispatchedAt < since, cancellationToken)
+                .ConfigureAwait(false);
+        }
+
+        var (stream, error) = await queueProbe.ReadAsync().ConfigureAwait(false);
+        return new PluginQueueState
+        {
+            Pending = Count(PluginRunStatus.Pending),
+            Waiting = Count(PluginRunStatus.Dispatched),
+            Running = Count(PluginRunStatus.Running),
+            OldestWaitingSince = oldest,
+            Ahead = ahead,
+            Stream = stream,
+            StreamError = error,
+        };
     }
 
     private async Task<bool> WaitForNotificationAsync(RunUpdateHub.Subscription subscription, TimeSpan pollInterval, CancellationToken cancellationToken)

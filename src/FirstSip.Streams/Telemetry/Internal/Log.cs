@@ -26,6 +26,7 @@ internal static partial class Log
     private const int RecoveredPendingId = 19;
     private const int RenewFailedId = 20;
     private const int DeliveredTooOftenId = 21;
+    private const int TrimmedByAgeId = 22;
 
     [LoggerMessage(ReaderStartingId, LogLevel.Information, "Reader {ReaderName} starting on stream {StreamName}, group {ConsumerGroup}, consumer {ConsumerName} ({ReadMode}, concurrency {Concurrency})", EventName = "ReaderStarting")]
     public static partial void ReaderStarting(this ILogger logger, string readerName, string streamName, string consumerGroup, string consumerName, StreamReadMode readMode, int concurrency);
@@ -77,6 +78,9 @@ internal static partial class Log
 
     [LoggerMessage(TrimmedId, LogLevel.Debug, "Trimmed {Count} acknowledged entries of stream {StreamName} below {MinId}", EventName = "Trimmed")]
     public static partial void Trimmed(this ILogger logger, long count, string streamName, string minId);
+
+    [LoggerMessage(TrimmedByAgeId, LogLevel.Debug, "Trimmed {Count} entries older than {Age} of stream {StreamName}", EventName = "TrimmedByAge")]
+    public static partial void TrimmedByAge(this ILogger logger, long count, string streamName, TimeSpan age);
 
     [LoggerMessage(TrimFailedId, LogLevel.Warning, "Trimming stream {StreamName} failed", EventName = "TrimFailed")]
     public static partial void TrimFailed(this ILogger logger, Exception exception, string streamName);

@@ -45,6 +45,10 @@ internal sealed class PeriodicStreamTrimmer : BackgroundService
                 try
                 {
                     await _trimmer.TrimAcknowledgedAsync(stream, stoppingToken).ConfigureAwait(false);
+                    if (_options.DeadLetterRetention is { } retention)
+                    {
+                        await _trimmer.TrimOlderThanAsync(stream + ":dead", retention, stoppingToken).ConfigureAwait(false);
+                    }
                 }
                 catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
                 {

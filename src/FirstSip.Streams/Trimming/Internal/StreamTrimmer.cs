@@ -8,12 +8,32 @@ namespace FirstSip.Streams.Internal;
 internal sealed class StreamTrimmer : IStreamTrimmer
 {
     private readonly IConnectionMultiplexer _connection;
+    private readonly TimeProvider _timeProvider;
     private readonly ILogger<StreamTrimmer> _logger;
 
-    public StreamTrimmer(IConnectionMultiplexer connection, ILogger<StreamTrimmer> logger)
+    public StreamTrimmer(IConnectionMultiplexer connection, TimeProvider timeProvider, ILogger<StreamTrimmer> logger)
     {
         _connection = connection;
+        _timeProvider = timeProvider;
         _logger = logger;
+    }
+
+    public async Task<long> TrimOlderThanAsync(string streamName, TimeSpan age, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(streamName);
+        ArgumentOutOfRangeException.ThrowIfLessThan(age, TimeSpan.Zero);
+        cancellationToken.ThrowIfCancellationRequested();
+        var before = (_timeProvider.GetUtcNow() - age).ToUnixTimeMilliseconds();
+        if (before <= 0)
+        {
+            return 0;
+        }
+
+        var minId = before.ToString(CultureInfo.InvariantCulture) + "-0";
+        var removed = await _connection.GetDatabase().StreamTrimByMinIdAsync(streamName, minId, useApproximateMaxLength: false)
+            .WaitAsync(cancellationToken).ConfigureAwait(false);
+        _logger.TrimmedByAge(removed, streamName, age);
+        return removed;
     }
 
     public async Task<long> TrimAcknowledgedAsync(string streamName, CancellationToken cancellationToken = default)
