@@ -146,6 +146,56 @@ public sealed class ConsoleHostTests(EndToEndEnvironment environment)
     }
 
     [Fact]
+    public async Task Backlog_LongerThanEveryTimeout_ExecutesEachRunOnce_AndACancelledQueuedRunNeverStarts()
+    {
+        // Eight runs of one second each, an execution timeout of two seconds, queued before the one sidecar with one
+        // slot starts: they wait far longer than every timeout.
+        var lane = environment.NewLane();
+        var console = new ConsoleHost(lane, environment.NewDatabase("backlog"));
+        await using var worker = console.Start("worker-backlog", "worker");
+        var runIds = new List<Guid>();
+        for (var i = 0; i < 8; i++)
+        {
+            var started = await console.RunAsync("run", "sleepy", "--set", "seconds=1", "--timeout", "2", "--json");
+            Assert.True(started.ExitCode == 0, started.ToString());
+            runIds.Add(Guid.Parse((string)started.Json()["run_id"]!));
+        }
+
+        var queue = await console.RunAsync("queue", "--json");
+        Assert.True(queue.ExitCode == 0, queue.ToString());
+        Assert.Equal(8, (int)queue.Json()["waiting"]!);
+        var cancelled = runIds[^1];
+        var cancel = await console.RunAsync("cancel", cancelled.ToString());
+        Assert.True(cancel.ExitCode == 0, cancel.ToString());
+
+        var (sidecar, _) = await Sidecar.StartAsync("sidecar-backlog", lane, new Dictionary<string, string?> { ["SIDECAR_CONCURRENCY"] = "1" });
+        await using (sidecar)
+        {
+            foreach (var runId in runIds)
+            {
+                await SampleDatabase.WaitForRunAsync(console.Database, runId, r => r.Status.IsTerminal(), TimeSpan.FromMinutes(2), "ended");
+            }
+
+            // Every started event is one execution: the worker sends it when it starts the plugin.
+            var executions = (await environment.ReadStreamAsync(lane.EventsStream))
+                .Select(e => JsonDocument.Parse((string)e["payload"]!).RootElement)
+                .Where(p => p.GetProperty("kind").GetString() == "started")
+                .GroupBy(p => Guid.Parse(p.GetProperty("plugin_run_id").GetString()!))
+                .ToDictionary(g => g.Key, g => g.Count());
+            foreach (var runId in runIds[..^1])
+            {
+                var run = await SampleDatabase.FindRunAsync(console.Database, runId);
+                Assert.Equal(PluginRunStatus.Completed, run!.Status);
+                Assert.Equal(1, run.Attempt);
+                Assert.Equal(1, executions.GetValueOrDefault(runId));
+            }
+
+            Assert.Equal(PluginRunStatus.Cancelled, (await SampleDatabase.FindRunAsync(console.Database, cancelled))!.Status);
+            Assert.Equal(0, executions.GetValueOrDefault(cancelled));
+        }
+    }
+
+    [Fact]
     public async Task RunsAndShow_ListTheStoredRuns()
     {
         var console = new ConsoleHost(environment.Default, environment.NewDatabase("list"));

@@ -95,7 +95,7 @@ public sealed class WebHostTests(EndToEndEnvironment environment)
         browser.WaitFor(d => d.FindElement(OpenQA.Selenium.By.Id("run-status")).Text == "completed", "the run to complete", TimeSpan.FromSeconds(60));
         browser.WaitFor(d => d.FindElement(OpenQA.Selenium.By.Id("briefing")).Displayed, "the briefing");
         Assert.Equal(3, browser.Driver.FindElements(OpenQA.Selenium.By.CssSelector("#briefing-sections section")).Count);
-        Assert.NotEmpty(browser.Driver.FindElements(OpenQA.Selenium.By.CssSelector("#progress li")));
+        browser.WaitFor(d => d.FindElements(OpenQA.Selenium.By.CssSelector("#progress li")).Count > 0, "the run's progress", TimeSpan.FromSeconds(30));
         browser.Screenshot(Path.Combine(Repository.TestOutput, "web-page-briefing.png"));
 
         // Plugin output is text, never markup: a briefing carrying HTML shows it literally and runs nothing.

@@ -204,6 +204,19 @@ function renderBriefing(briefing) {
   $("briefing-sections").replaceChildren(...sections);
 }
 
+// Progress and results travel on two streams, so a fast run can end before its steps are recorded:
+// a run view that saw no step asks a few more times for the last step the run reached.
+async function showLastStep(runId) {
+  for (let tries = 0; tries < 5 && $("run").dataset.runId === runId && $("progress").children.length === 0; tries++) {
+    const run = await api(`/api/runs/${runId}`);
+    if (run.last_step) {
+      if ($("run").dataset.runId === runId && $("progress").children.length === 0) $("progress").append(el("li", run.last_step));
+      return;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+  }
+}
+
 async function showRun(runId) {
   if (currentSource) currentSource.close();
   $("run").hidden = false;
@@ -234,6 +247,7 @@ async function showRun(runId) {
     }
     if (TERMINAL.has(update.status)) {
       source.close();
+      if ($("progress").children.length === 0) showLastStep(runId).catch(() => {});
       await refreshRuns();
       if (update.status === "completed") {
         renderBriefing(await api(`/api/runs/${runId}/briefing`).catch(() => ({ summary: "(this run produced no briefing)" })));

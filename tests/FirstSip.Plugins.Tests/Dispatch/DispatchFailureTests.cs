@@ -37,7 +37,8 @@ public sealed class DispatchFailureTests(ServersFixture servers) : IDisposable
         var time = Clock();
 
         // An HTTP secrets provider whose client times out throws TaskCanceledException, with no cancellation of ours.
-        var script = new ScriptedSecretsProvider.Script((_, _) => throw new TaskCanceledException("The request was canceled due to the configured HttpClient.Timeout of 100 seconds elapsing."));
+        var script = new ScriptedSecretsProvider.Script((_, _) => throw new TaskCanceledException(
+            "The request to https://vault:s3cr3t-pass@vault.internal/v1/keys?token=hvs.abcdef123 was canceled due to the configured HttpClient.Timeout of 100 seconds elapsing."));
         await using var host = await HostAsync(db, time, script);
         var run = await host.StartRunAsync();
 
@@ -59,6 +60,9 @@ public sealed class DispatchFailureTests(ServersFixture servers) : IDisposable
         var failed = await host.GetRequiredAsync(run.RunId);
         Assert.Equal(PluginRunStatus.Failed, failed.Status);
         Assert.StartsWith("dispatch failed 3 times in a row; the last time: the secrets provider failed: TaskCanceledException", failed.Error);
+        Assert.Contains("https://[redacted]@vault.internal/v1/keys?token=[redacted] was canceled", failed.Error);
+        Assert.DoesNotContain("s3cr3t-pass", failed.Error);
+        Assert.DoesNotContain("hvs.abcdef123", failed.Error);
         Assert.Equal(3, script.Calls);
         Assert.Empty(await host.RangeAsync(host.RequestsStream));
     }

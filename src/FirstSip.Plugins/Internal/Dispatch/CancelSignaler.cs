@@ -60,6 +60,7 @@ internal sealed class CancelSignaler(IConnectionMultiplexer redis, IOptions<Plug
 
         var owed = await db.Runs.AsNoTracking()
             .Where(r => r.StopSignalPending)
+            .OrderBy(r => r.RunId)
             .Select(r => new { r.RunId, r.Status, r.Error })
             .Take(BatchSize)
             .ToListAsync(cancellationToken)

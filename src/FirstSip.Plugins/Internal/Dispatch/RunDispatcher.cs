@@ -209,7 +209,7 @@ internal sealed class RunDispatcher(
             {
                 // Any exception of the provider's, a TaskCanceledException from its HTTP client included, is the run's failure.
                 logger.SecretsProviderFailed(ex, run.RunId);
-                outcomes[run.RunId] = $"the secrets provider failed: {ex.GetType().Name}: {ex.Message}";
+                outcomes[run.RunId] = ErrorText.Redact($"the secrets provider failed: {ex.GetType().Name}: {ex.Message}");
                 continue;
             }
 
@@ -324,7 +324,7 @@ internal sealed class RunDispatcher(
                 failed++;
                 if (!cancellationToken.IsCancellationRequested)
                 {
-                    outcomes[run.RunId] = $"publishing the request failed: {ex.Message}";
+                    outcomes[run.RunId] = ErrorText.Redact($"publishing the request failed: {ex.Message}");
                 }
             }
             finally

@@ -79,7 +79,8 @@ internal sealed class RunEventHandler(
         }
         else if (step is not null)
         {
-            var running = db.Runs.Where(r => r.RunId == evt.PluginRunId && r.Status == PluginRunStatus.Running);
+            // Progress and results travel on two streams: a step handled after its run's result still records where the run got to.
+            var running = db.Runs.Where(r => r.RunId == evt.PluginRunId && r.Status != PluginRunStatus.Pending && r.Status != PluginRunStatus.Dispatched);
             if (evt.Attempt is { } runningAttempt)
             {
                 running = running.Where(r => r.Attempt == runningAttempt);
