@@ -828,6 +828,28 @@ def explain(ctx: Context, previous: Dict[str, Any], current: Dict[str, Any], row
     return cause, "; ".join(detail)
 
 
+def why_not_completed(ctx: Context, executions: List[Dict[str, Any]], row: Dict[str, Any]) -> str:
+    """A short cause for a run that ended other than completed, from its journal and the faults."""
+    if not executions:
+        return "never executed"
+    last = executions[-1]
+    for fault in ctx.faults:
+        if fault["kind"] == "sidecar SIGKILL" and fault["pid"] == last["ppid"] and last["start"] <= fault["at"] + 0.5:
+            if last["end"] is not None and last["end"] <= fault["at"] + 0.05:
+                return "finished, but its worker was SIGKILLed before publishing the result"
+            return "its execution died with its SIGKILLed worker"
+    if last["end"] is None:
+        return "its execution was stopped before it finished"
+    ended = row.get("ended") or last["end"]
+    for fault in ctx.faults:
+        back = fault["back_at"] or ended
+        if fault["kind"] == "sidecar SIGKILL":
+            continue
+        if fault["at"] - 3.0 <= last["end"] <= back + 1.0:
+            return f"finished, but the result was not applied ({fault['kind']} at +{ctx.rel(fault['at'])} s)"
+    return "finished, but the result was not applied"
+
+
 def count(ctx: Context, settled: bool, drained: bool, started_at: float) -> Dict[str, Any]:
     rows = ctx.pg.json(
         "select coalesce(json_agg(json_build_object('id', lower(run_id::text), 'status', status, 'error', error, "
@@ -854,6 +876,8 @@ def count(ctx: Context, settled: bool, drained: bool, started_at: float) -> Dict
             reasons[row["status"]][row["error"] or "(no error text)"] += 1
 
     more_than_once, ended_more_than_once, concurrent, never, after_gave_up, discarded = [], [], [], [], [], []
+    running_at_give_up, cut_short = [], 0
+    not_completed = Counter()
     outlived = []
     extra = []
     for run_id in posted:
@@ -868,11 +892,16 @@ def count(ctx: Context, settled: bool, drained: bool, started_at: float) -> Dict
         overlap = any(b["start"] < a["last"] for i, a in enumerate(executions) for b in executions[i + 1:])
         if overlap:
             concurrent.append(run_id)
+        if row and row["status"] in TERMINAL and row["status"] != "completed":
+            not_completed[f"{row['status']}: {why_not_completed(ctx, executions, row)}"] += 1
         if row and row["status"] in TERMINAL and row["status"] != "completed" and row.get("ended") is not None:
             if any(e["start"] > row["ended"] for e in executions):
                 after_gave_up.append(run_id)
             if any(e["end"] is not None for e in executions):
                 discarded.append(run_id)
+            if any(e["start"] <= row["ended"] <= e["last"] + 0.3 for e in executions):
+                running_at_give_up.append(run_id)
+        cut_short += sum(1 for e in executions if e["end"] is None)
         for k in range(1, len(executions)):
             cause, detail = explain(ctx, executions[k - 1], executions[k], row)
             extra.append({"run": run_id, "n": posted[run_id]["n"], "execution": k + 1, "cause": cause, "detail": detail})
@@ -911,12 +940,15 @@ def count(ctx: Context, settled: bool, drained: bool, started_at: float) -> Dict
         "effects_duplicated": len(duplicated),
         "never_executed": len(never),
         "executed_after_app_gave_up": len(after_gave_up),
+        "running_when_app_gave_up": len(running_at_give_up),
         "finished_work_discarded": len(discarded),
         "completed_without_effect": len(without_effect),
         "effect_without_completion": len(effect_not_completed),
         "executions": sum(len(journal.get(i, [])) for i in posted),
+        "executions_cut_short": cut_short,
         "executions_outliving_killed_worker": len(outlived),
         "unknown_rows": len(unknown_rows),
+        "not_completed_causes": dict(not_completed.most_common()),
         "extra_execution_causes": dict(Counter(e["cause"] for e in extra).most_common()),
         "details": {
             "lost": lost,
@@ -925,6 +957,7 @@ def count(ctx: Context, settled: bool, drained: bool, started_at: float) -> Dict
             "concurrent": concurrent,
             "effects_duplicated": duplicated,
             "executed_after_app_gave_up": after_gave_up,
+            "running_when_app_gave_up": running_at_give_up,
             "outliving_killed_worker": outlived,
             "completed_without_effect": without_effect,
             "unknown_rows": unknown_rows,
@@ -1022,8 +1055,10 @@ def print_scenario(f: Dict[str, Any]) -> None:
           f"cancelled {f['cancelled']}, lost {f['lost']}, rejected at start {f['rejected_at_start']}")
     print(f"  executions {f['executions']}: runs executed more than once {f['executed_more_than_once']} "
           f"(more than one end {f['ended_more_than_once']}), twice at once {f['executed_concurrently']}, "
-          f"never executed {f['never_executed']}, executed after the app gave up {f['executed_after_app_gave_up']}, "
-          f"finished work discarded {f['finished_work_discarded']}")
+          f"never executed {f['never_executed']}, cut short (no end line) {f['executions_cut_short']}")
+    print(f"  after the app gave up: started {f['executed_after_app_gave_up']}, still running "
+          f"{f['running_when_app_gave_up']}; runs not completed although an execution finished "
+          f"{f['finished_work_discarded']}")
     print(f"  effects: duplicated {f['effects_duplicated']}, completed without a briefing {f['completed_without_effect']}, "
           f"briefing without completion {f['effect_without_completion']}; unknown rows {f['unknown_rows']}")
     if f["executions_outliving_killed_worker"]:
@@ -1033,6 +1068,8 @@ def print_scenario(f: Dict[str, Any]) -> None:
     for status, reasons in f["reasons"].items():
         for reason, n in reasons.items():
             print(f"  {status:9} {n:4}  {reason}")
+    for cause, n in f["not_completed_causes"].items():
+        print(f"  not completed {n:4}  {cause}")
     for cause, n in f["extra_execution_causes"].items():
         print(f"  extra execution {n:4}  {cause}")
     for item in f["details"]["lost"][:10]:
