@@ -791,8 +791,10 @@ def explain(ctx: Context, previous: Dict[str, Any], current: Dict[str, Any], row
     detail = []
     for fault in ctx.faults:
         if fault["kind"] == "sidecar SIGKILL" and fault["pid"] == previous["ppid"] and previous["start"] <= fault["at"] + 0.5:
-            if previous["end"] is not None and previous["end"] <= fault["at"] + 0.05:
+            if previous["end"] is not None and previous["end"] <= fault["at"]:
                 cause = "worker killed after the plugin finished (result never published)"
+            elif previous["end"] is not None:
+                cause = "worker killed just before the plugin finished (it finished orphaned, no result)"
             else:
                 cause = "worker killed mid-run"
             after = previous["last"] - fault["at"]
@@ -835,8 +837,10 @@ def why_not_completed(ctx: Context, executions: List[Dict[str, Any]], row: Dict[
     last = executions[-1]
     for fault in ctx.faults:
         if fault["kind"] == "sidecar SIGKILL" and fault["pid"] == last["ppid"] and last["start"] <= fault["at"] + 0.5:
-            if last["end"] is not None and last["end"] <= fault["at"] + 0.05:
+            if last["end"] is not None and last["end"] <= fault["at"]:
                 return "finished, but its worker was SIGKILLed before publishing the result"
+            if last["end"] is not None:
+                return "finished just after its worker was SIGKILLed (orphaned); no result published"
             return "its execution died with its SIGKILLed worker"
     if last["end"] is None:
         return "its execution was stopped before it finished"
