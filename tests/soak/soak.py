@@ -627,20 +627,24 @@ class Context:
             time.sleep(1.0)
         return False
 
+    def _group_idle(self, stream: str, group_name: str) -> bool:
+        try:
+            for group in self.redis.client().xinfo_groups(stream):
+                if group["name"] in (group_name.encode(), group_name):
+                    lag = group.get("lag")
+                    return int(group["pending"]) == 0 and (lag is None or int(lag) == 0)
+        except Exception:
+            pass  # no stream or no group: nothing left to read
+        return True
+
     def drain(self, limit: float) -> bool:
-        """Waits until the sidecars have nothing left: no pending or unread request, a quiet journal."""
+        """Waits until nothing is left in flight: no pending or unread request (the sidecars) or result (the
+        app), and a quiet journal. A late result or a late execution is then counted too."""
         end = time.time() + limit
         while time.time() < end:
             quiet = not os.path.exists(self.journal) or time.time() - os.path.getmtime(self.journal) > 2.0
-            idle = True
-            try:
-                for group in self.redis.client().xinfo_groups("plugin:requests"):
-                    if group["name"] in (b"crewai-workers", "crewai-workers"):
-                        lag = group.get("lag")
-                        idle = int(group["pending"]) == 0 and (lag is None or int(lag) == 0)
-            except Exception:
-                idle = True  # no stream or no group: nothing to run
-            if quiet and idle:
+            if quiet and self._group_idle("plugin:requests", "crewai-workers") \
+                    and self._group_idle("plugin:results", "app-workers"):
                 return True
             reap_orphans()
             time.sleep(0.5)
@@ -1019,7 +1023,7 @@ def run_scenario(scenario: Scenario, options: argparse.Namespace, dll: str, fold
              f"(at most {options.settle:g} s)")
         settled = ctx.settle(options.settle)
         note(f"+{ctx.rel(time.time()):6.1f} s  {'every run is terminal' if settled else 'settle limit passed'}; "
-             f"waiting for the sidecars to go idle (at most {options.drain:g} s)")
+             f"waiting for requests and results in flight (at most {options.drain:g} s)")
         drained = ctx.drain(options.drain)
         figures = count(ctx, settled, drained, started_at)
     except HarnessError as error:
@@ -1081,7 +1085,7 @@ def print_scenario(f: Dict[str, Any]) -> None:
     if not f["settled"]:
         print("  (the settle limit passed before every run was terminal)")
     if not f["drained"]:
-        print("  (the sidecars still had requests or were still executing at the end)")
+        print("  (requests or results were still in flight at the end: see redis below)")
     print(f"  redis at the end: {f['details']['redis']}")
 
 
@@ -1108,7 +1112,8 @@ def parse(argv: List[str]) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="fewer runs, one fault, shorter outage: a smoke check")
     parser.add_argument("--settle", type=float, help="seconds to wait for every run to be terminal after the load "
                         "and faults (default 150, quick 90)")
-    parser.add_argument("--drain", type=float, default=45.0, help="seconds to wait for the sidecars to go idle (45)")
+    parser.add_argument("--drain", type=float, default=90.0, help="seconds to wait, once every run is terminal, for "
+                        "the requests and results still in flight (90: more than the 60 s claim timeouts)")
     parser.add_argument("--pg-down", type=float, help="seconds PostgreSQL stays down in pg-stop (60, quick 20)")
     parser.add_argument("--set", action="append", metavar="NAME=VALUE",
                         help="an environment variable for every web host and sidecar, e.g. FirstSip__Runs__StartTimeout=00:00:30")
