@@ -848,6 +848,8 @@ def why_not_completed(ctx: Context, executions: List[Dict[str, Any]], row: Dict[
             return "its execution died with its SIGKILLed worker"
     if last["end"] is None:
         return "its execution was stopped before it finished"
+    if row.get("ended") is not None and row["ended"] < last["end"]:
+        return "finished after the app had ended the run"
     ended = row.get("ended") or last["end"]
     for fault in ctx.faults:
         back = fault["back_at"] or ended
@@ -1009,6 +1011,8 @@ def run_scenario(scenario: Scenario, options: argparse.Namespace, dll: str, fold
     say(f"{scenario.name}: {scenario.summary}")
     note(f"{ctx.runs} runs of {ctx.seconds:g} s, {scenario.sidecars} sidecar(s) x {scenario.slots} slots, "
          f"{scenario.replicas} web host(s); logs in {os.path.relpath(folder, ROOT)}")
+    if ctx.extra_env():
+        note("with " + " ".join(f"{k}={v}" for k, v in ctx.extra_env().items()))
     try:
         ctx.start_servers()
         ctx.make_hosts()
@@ -1046,7 +1050,7 @@ def run_scenario(scenario: Scenario, options: argparse.Namespace, dll: str, fold
 
 COLUMNS = [
     ("scenario", "scenario"), ("started", "started"), ("completed", "done"), ("failed", "failed"),
-    ("timed_out", "t/out"), ("lost", "lost"), ("executed_more_than_once", ">1 start"),
+    ("timed_out", "t/out"), ("lost", "lost"), ("never_executed", "never ran"), ("executed_more_than_once", ">1 start"),
     ("ended_more_than_once", ">1 end"), ("executed_concurrently", "at once"), ("effects_duplicated", "dup effect"),
     ("executed_after_app_gave_up", "after give-up"), ("finished_work_discarded", "work discarded"),
     ("duration_seconds", "secs"),
