@@ -122,6 +122,13 @@ def _proc_stat(pid: int) -> Optional[Tuple[str, int]]:
     return fields[0], int(fields[1])
 
 
+def _pgid(pid: int) -> Optional[int]:
+    try:
+        return os.getpgid(pid)
+    except OSError:
+        return None
+
+
 def descendants(root: int) -> List[int]:
     """Every live process below ``root`` in the process tree."""
     children: Dict[int, List[int]] = defaultdict(list)
@@ -197,10 +204,13 @@ class Proc:
                 self.popen.wait(timeout=wait)
             except subprocess.TimeoutExpired:
                 continue
-        try:  # members of the group that outlived its leader
-            os.killpg(self.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
+        # Members of the group that outlived its leader: only processes below the harness, by pid.
+        for pid in descendants(os.getpid()):
+            if _pgid(pid) == self.pid:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except OSError:
+                    pass
         self.ended_at = self.ended_at or time.time()
 
 
