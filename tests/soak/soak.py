@@ -586,16 +586,14 @@ class Context:
             if self._stop_posting.is_set():
                 return
             while time.time() < self.t0 + offset and not self._stop_posting.is_set():
-                time.sleep(min(0.05, self.t0 + offset - time.time() + 0.001))
-            if self.scenario.burst:
-                # A burst goes out from a few threads at once, so the queue fills before the workers drain it.
-                pass
+                time.sleep(min(0.05, max(self.t0 + offset - time.time(), 0.001)))
             self.post(n)
 
     def post_all(self) -> threading.Thread:
         offsets = self.schedule()
         self.post_window = offsets[-1] if offsets else 0.0
         if self.scenario.burst:
+            # A burst goes out from four threads at once, so the queue fills before the workers drain it.
             def burst() -> None:
                 threads = [threading.Thread(target=lambda k=k: [self.post(n) for n in range(k, self.runs, 4)], daemon=True)
                            for k in range(4)]
