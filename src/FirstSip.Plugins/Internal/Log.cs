@@ -32,6 +32,7 @@ internal static partial class Log
     public const int RequestLostId = 44;
     public const int RequestMissingId = 45;
     public const int ReaperRecoveredId = 46;
+    public const int BackstopDeferredId = 48;
     public const int UnpublishedRunPutBackId = 47;
     public const int ResultAppliedAfterTimeoutId = 36;
     public const int DatabaseUnavailableId = 37;
@@ -123,6 +124,10 @@ internal static partial class Log
     [LoggerMessage(EventId = RequestMissingId, EventName = "RequestMissing", Level = LogLevel.Information,
         Message = "The request {EntryId} of run {RunId} is not in {StreamName} and no worker holds the run; it is published again if it is still missing at the next check")]
     public static partial void RequestMissing(this ILogger logger, Guid runId, string entryId, string streamName);
+
+    [LoggerMessage(EventId = BackstopDeferredId, EventName = "BackstopDeferred", Level = LogLevel.Information,
+        Message = "Run {RunId} is past its execution backstop but is not timed out: {Reason}")]
+    public static partial void BackstopDeferred(this ILogger logger, Guid runId, string reason);
 
     [LoggerMessage(EventId = UnpublishedRunPutBackId, EventName = "UnpublishedRunPutBack", Level = LogLevel.Warning,
         Message = "Run {RunId} was claimed for dispatch but its publish was never recorded; it is pending again")]

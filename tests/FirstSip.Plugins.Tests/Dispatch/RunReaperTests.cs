@@ -47,7 +47,8 @@ public sealed class RunReaperTests(ServersFixture servers) : IDisposable
         var run = await host.StartRunAsync();
         await host.Dispatcher.DispatchOnceAsync(CancellationToken.None);
 
-        // Ten minutes in the queue are not charged to the 90 s execution timeout.
+        // A live worker takes the request (and keeps it fresh); ten minutes in the queue are not charged to the 90 s timeout.
+        await host.ReadRequestsAsync(1);
         time.Advance(TimeSpan.FromMinutes(10));
         Assert.Equal((0, 0, 0), await host.Reaper.ReapOnceAsync(CancellationToken.None));
         await host.HandleEventAsync(new PluginEvent { PluginRunId = run.RunId, Kind = PluginEventKind.Started, Attempt = 1 });
@@ -75,6 +76,33 @@ public sealed class RunReaperTests(ServersFixture servers) : IDisposable
         Assert.Equal(PluginRunStatus.Completed, completed.Status);
         Assert.Null(completed.Error);
         Assert.Contains(host.Logs.GetSnapshot(), r => r.Id.Id == Log.ResultAppliedAfterTimeoutId);
+    }
+
+    [Theory]
+    [InlineData(Db.Sqlite)]
+    [InlineData(Db.Postgres)]
+    public async Task Reaper_BackstopOfARunWhoseWorkerDied_WaitsForTheReclaim_AndTheNewStartResetsIt(Db db)
+    {
+        var time = Clock();
+        await using var host = await HostAsync(db, time);
+        var run = await host.StartRunAsync();
+        await host.Dispatcher.DispatchOnceAsync(CancellationToken.None);
+        var (entryId, _, _) = Assert.Single(await host.ReadRequestsAsync(1));
+        await host.HandleEventAsync(new PluginEvent { PluginRunId = run.RunId, Kind = PluginEventKind.Started, Attempt = 1 });
+
+        // The worker died: nobody renews its pending entry, which another worker will reclaim.
+        await host.Redis.Connection.GetDatabase().ExecuteAsync("XCLAIM", host.RequestsStream, "crewai-workers", "test-worker", "0", entryId, "IDLE", "60000", "JUSTID");
+        time.Advance(TimeSpan.FromSeconds(101));
+        Assert.Equal(0, (await host.Reaper.ReapOnceAsync(CancellationToken.None)).TimedOut);
+        var waiting = await host.GetRequiredAsync(run.RunId);
+        Assert.Equal(PluginRunStatus.Running, waiting.Status);
+        Assert.Equal(time.GetUtcNow() + TimeSpan.FromSeconds(10), waiting.Deadline);
+        Assert.Contains(host.Logs.GetSnapshot(), r => r.Id.Id == Log.BackstopDeferredId && r.Message.Contains("idle 60 s", StringComparison.Ordinal));
+
+        // Another worker reclaims it and starts it again: the backstop counts from the new start.
+        time.Advance(TimeSpan.FromSeconds(5));
+        await host.HandleEventAsync(new PluginEvent { PluginRunId = run.RunId, Kind = PluginEventKind.Started, Attempt = 1 });
+        Assert.Equal(time.GetUtcNow() + TimeSpan.FromSeconds(90 + 10), (await host.GetRequiredAsync(run.RunId)).Deadline);
     }
 
     [Theory]

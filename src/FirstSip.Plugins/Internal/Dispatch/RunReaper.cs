@@ -20,6 +20,7 @@ internal sealed class RunReaper(
     IServiceScopeFactory scopeFactory,
     IConnectionMultiplexer redis,
     IStreamPublisher<PluginRequest> requests,
+    IOptions<PluginStreamsOptions> streamsOptions,
     CancelSignaler stopSignals,
     DispatchSignal dispatchSignal,
     TimeProvider timeProvider,
@@ -82,7 +83,7 @@ internal sealed class RunReaper(
         {
             var db = scope.ServiceProvider.GetRequiredService<RunDbContextAccessor>();
             var now = timeProvider.GetUtcNow();
-            var timedOut = await TimeOutAsync(db, ExecutionBackstopPassed(now), ExecutionBackstopReason, now, cancellationToken).ConfigureAwait(false);
+            var timedOut = await TimeOutAsync(db, ExecutionBackstopPassed(now), ExecutionBackstopReason, now, cancellationToken, DeferBackstopAsync).ConfigureAwait(false);
             timedOut += await TimeOutAsync(db, QueueTimeoutPassed(now), QueueTimeoutReason, now, cancellationToken).ConfigureAwait(false);
             timedOut += await TimeOutAsync(db, DeadlinePassed(now), DeadlineReason, now, cancellationToken).ConfigureAwait(false);
             var republished = await RepublishLostAsync(db, now, cancellationToken).ConfigureAwait(false);
@@ -123,7 +124,8 @@ internal sealed class RunReaper(
         Expression<Func<PluginRun, bool>> passed,
         Func<PluginRun, DateTimeOffset, string> reasonOf,
         DateTimeOffset now,
-        CancellationToken cancellationToken)
+        CancellationToken cancellationToken,
+        Func<RunDbContextAccessor, List<PluginRun>, DateTimeOffset, CancellationToken, Task<HashSet<Guid>>>? deferred = null)
     {
         var expired = await db.Runs.AsNoTracking()
             .Where(passed)
@@ -131,8 +133,9 @@ internal sealed class RunReaper(
             .Take(BatchSize)
             .ToListAsync(cancellationToken)
             .ConfigureAwait(false);
+        var kept = deferred is null || expired.Count == 0 ? [] : await deferred(db, expired, now, cancellationToken).ConfigureAwait(false);
         var count = 0;
-        foreach (var run in expired)
+        foreach (var run in expired.Where(r => !kept.Contains(r.RunId)))
         {
             var reason = reasonOf(run, now);
             var version = run.Version;
@@ -165,6 +168,81 @@ internal sealed class RunReaper(
         }
 
         return count;
+    }
+
+    /// <summary>
+    /// Decides which runs past their execution backstop are not timed out yet, because their execution can still be
+    /// recovered: the request is pending in the workers' group but idle for at least the grace period (no worker renews
+    /// it: the one that held it died or stalled, and another reclaims and runs it again, resetting the backstop), or it is
+    /// no longer pending and a result is on its way (the <c>done</c> key) or Redis lost it (the lost-request check
+    /// publishes it again). A request a live worker keeps renewing past the backstop is a worker that overran: the run
+    /// times out. While Redis cannot be asked, nothing is timed out. Deferred runs get a new backstop one grace period on.
+    /// </summary>
+    private async Task<HashSet<Guid>> DeferBackstopAsync(RunDbContextAccessor db, List<PluginRun> runs, DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        var grace = options.Value.DeadlineGracePeriod;
+        var deferred = new HashSet<Guid>();
+        if (!redis.IsConnected)
+        {
+            deferred.UnionWith(runs.Select(r => r.RunId));
+        }
+        else
+        {
+            var database = redis.GetDatabase();
+            var stream = (RedisKey)requests.StreamName;
+            var group = streamsOptions.Value.WorkerGroup;
+            var checks = runs.Where(r => r.RequestId is not null).Select(run => (
+                    Run: run,
+                    Pending: database.StreamPendingMessagesAsync(stream, group, 1, RedisValue.Null, run.RequestId, run.RequestId),
+                    Done: database.KeyExistsAsync(stopSignals.RunKey(run.RunId, "done")),
+                    Entry: database.StreamRangeAsync(stream, run.RequestId, run.RequestId, 1)))
+                .ToList();
+            foreach (var (run, pending, done, entry) in checks)
+            {
+                try
+                {
+                    var info = await PendingOrNoneAsync(pending).ConfigureAwait(false);
+                    var reason = info.Length > 0
+                        ? (info[0].IdleTimeInMilliseconds >= grace.TotalMilliseconds ? $"its request is pending with {info[0].ConsumerName}, idle {info[0].IdleTimeInMilliseconds / 1000} s: the worker died or stalled, and another one takes the run over" : null)
+                        : await done.ConfigureAwait(false) ? "its result is on its way"
+                        : (await entry.ConfigureAwait(false)).Length == 0 ? "its request is gone from Redis; the lost-request check publishes it again"
+                        : null;
+                    if (reason is not null)
+                    {
+                        deferred.Add(run.RunId);
+                        logger.BackstopDeferred(run.RunId, reason);
+                    }
+                }
+                catch (Exception ex) when (ex is RedisException or TimeoutException)
+                {
+                    deferred.Add(run.RunId);
+                }
+            }
+        }
+
+        foreach (var run in runs.Where(r => deferred.Contains(r.RunId)))
+        {
+            var version = run.Version;
+            await db.Runs
+                .Where(r => r.RunId == run.RunId && r.Version == version && r.Status == PluginRunStatus.Running)
+                .ExecuteUpdateAsync(s => s.SetProperty(r => r.Deadline, now + grace), cancellationToken)
+                .ConfigureAwait(false);
+        }
+
+        return deferred;
+    }
+
+    /// <summary>The pending entries XPENDING found; none when the group does not exist (yet, or after Redis lost it).</summary>
+    private static async Task<StreamPendingMessageInfo[]> PendingOrNoneAsync(Task<StreamPendingMessageInfo[]> pending)
+    {
+        try
+        {
+            return await pending.ConfigureAwait(false);
+        }
+        catch (RedisServerException ex) when (ex.Message.StartsWith("NOGROUP", StringComparison.Ordinal))
+        {
+            return [];
+        }
     }
 
     /// <summary>
