@@ -66,10 +66,12 @@ public class PluginRunStoreOptions
     public int DefaultMaxAttempts { get; set; } = 3;
 
     /// <summary>
-    /// Gets or sets how often the reaper makes sure the requests of dispatched and running runs are still in Redis. A
-    /// request that is missing from the stream, with no worker's lease and no finished marker, at two checks at least this
-    /// far apart, is provably lost (Redis restarted without its data, or lost its last writes) and is published again as
-    /// the same attempt. Waiting in the queue never publishes a run again.
+    /// Gets or sets how long a request must stay missing before the reaper publishes it again. Each reaper cycle checks that the
+    /// requests of dispatched and running runs are still in Redis; one missing from the stream, with no worker's lease and
+    /// no finished marker, at two checks at least this far apart, is provably lost (Redis restarted without its data, or lost
+    /// its last writes) and is published again as the same attempt. It must be longer than the sidecar's lease renewal
+    /// (a third of <c>SIDECAR_CLAIM_TIMEOUT_SECONDS</c>), so a worker still running the run takes its lease back first.
+    /// Waiting in the queue never publishes a run again.
     /// </summary>
     /// <value>Default: 1 minute.</value>
     [Range(typeof(TimeSpan), "00:00:00.010", "1.00:00:00")]

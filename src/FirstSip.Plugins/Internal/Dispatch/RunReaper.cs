@@ -246,16 +246,16 @@ internal sealed class RunReaper(
     }
 
     /// <summary>
-    /// Publishes again the runs whose request Redis lost. A dispatched or running run is checked once
-    /// <see cref="PluginRunStoreOptions.LostRequestCheckInterval"/> has passed since its dispatch: its request is lost when
-    /// the entry is not in the stream, no worker holds the run's lease and no worker finished it (no <c>done</c> key), at
-    /// two checks at least that interval apart (a worker that still runs it takes its lease again in between). A run claimed
-    /// for dispatch whose publish was never recorded (the app stopped in between) is put back to pending.
+    /// Publishes again the runs whose request Redis lost. Every cycle, the oldest dispatched and running runs are checked:
+    /// a request is lost when its entry is not in the stream, no worker holds the run's lease and no worker finished it (no
+    /// <c>done</c> key), at two checks at least <see cref="PluginRunStoreOptions.LostRequestCheckInterval"/> apart (a worker
+    /// that still runs it takes its lease again in between). A run claimed for dispatch whose publish was never recorded
+    /// (the app stopped in between) is put back to pending once that interval has passed since the claim.
     /// </summary>
     private async Task<int> RepublishLostAsync(RunDbContextAccessor db, DateTimeOffset now, CancellationToken cancellationToken)
     {
         var interval = options.Value.LostRequestCheckInterval;
-        var dispatchedBefore = now - interval;
+        var dispatchedBefore = now - options.Value.ReaperInterval;
         var candidates = await db.Runs.AsNoTracking()
             .Where(r => (r.Status == PluginRunStatus.Dispatched || r.Status == PluginRunStatus.Running) && r.DispatchedAt != null && r.DispatchedAt < dispatchedBefore)
             .OrderBy(r => r.DispatchedAt)
@@ -263,7 +263,7 @@ internal sealed class RunReaper(
             .ToListAsync(cancellationToken)
             .ConfigureAwait(false);
         var count = 0;
-        foreach (var run in candidates.Where(r => r.RequestId is null && r.Status == PluginRunStatus.Dispatched))
+        foreach (var run in candidates.Where(r => r.RequestId is null && r.Status == PluginRunStatus.Dispatched && r.DispatchedAt < now - interval))
         {
             if (await PutBackAsync(db, run, cancellationToken).ConfigureAwait(false))
             {
