@@ -136,6 +136,8 @@ public sealed class Lane(EndToEndEnvironment environment, string prefix)
         ["FirstSip__Runs__DispatchInterval"] = "00:00:00.200",
         ["FirstSip__Runs__ReaperInterval"] = "00:00:00.500",
         ["FirstSip__Runs__WatchPollInterval"] = "00:00:00.200",
+        // The tests read the streams to count what the workers did: the hosts' periodic trimming would remove entries.
+        ["FirstSip__Streams__TrimInterval"] = "1.00:00:00",
         ["DOTNET_ENVIRONMENT"] = "Production",
     };
 }
