@@ -203,7 +203,7 @@ def test_invalid_settings_deadline_and_cancel_before_start(shared):
     r.set(names.key(cancelled, "cancel"), "user asked", px=86_400_000)
     r.xadd(names.requests, request_fields(cancelled, "echo", {}))
     assert wait_result(r, names, invalid)["error"] == (
-        "invalid settings: $.greeting: must be of type string; $.times: must be at most 3"
+        "invalid settings: greeting: must be a string; times: must be at most 3"
     )
     refused = wait_result(r, names, late)
     assert refused["kind"] == "not_started" and refused["retryable"] is False
