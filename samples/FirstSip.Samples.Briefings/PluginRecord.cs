@@ -30,6 +30,9 @@ public sealed record PluginRecord
     /// <summary>Gets the settings' JSON schema.</summary>
     public JsonNode? SettingsSchema { get; init; }
 
+    /// <summary>Gets the manifest's other keys (the original system's <c>owner</c>, <c>icon</c>, <c>tile_size</c>, ...).</summary>
+    public JsonObject? Metadata { get; init; }
+
     /// <summary>Gets a one-line summary of each setting, in schema order.</summary>
     public IReadOnlyList<SettingSummary> Settings { get; init; } = [];
 
@@ -64,6 +67,7 @@ public sealed record PluginRecord
             Capabilities = plugin.Capabilities,
             DefaultConfig = plugin.DefaultConfig.DeepClone().AsObject(),
             SettingsSchema = schema,
+            Metadata = plugin.Metadata.DeepClone().AsObject(),
             Settings = settings,
         };
     }

@@ -99,6 +99,11 @@ internal static class Commands
                     Output.SettingsErrors(e);
                     return ExitRefused;
                 }
+                catch (PluginSecretsException e)
+                {
+                    Output.Error(e.Message);
+                    return ExitRefused;
+                }
 
                 if (!parse.GetValue(wait))
                 {

@@ -13,7 +13,7 @@ from typing import AsyncIterator, Optional
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse, PlainTextResponse
 
-from .metrics import Metrics
+from .metrics import CONTENT_TYPE, Metrics
 from .settings import Settings
 from .worker import Worker
 
@@ -56,6 +56,6 @@ def create_app(settings: Optional[Settings] = None) -> FastAPI:
     @app.get("/metrics")
     async def metrics() -> PlainTextResponse:
         """Prometheus text: received, completed, failed, timed out, dead-lettered, in flight, seconds."""
-        return PlainTextResponse(app.state.metrics.render(), media_type="text/plain; version=0.0.4")
+        return PlainTextResponse(app.state.metrics.render(), media_type=CONTENT_TYPE)
 
     return app

@@ -1,11 +1,23 @@
-"""The sidecar's counters, rendered in the Prometheus text format for ``/metrics``."""
+"""The sidecar's metrics for ``/metrics``, kept with Debian's ``python3-prometheus-client``.
+
+Each :class:`Metrics` has its own registry (so several workers in one process, as in the tests,
+never share counters) holding the counters below (exposed as ``firstsip_sidecar_<name>_total``),
+the in-flight gauge, the execution-time histogram and the standard process collector
+(``process_cpu_seconds_total``, ``process_resident_memory_bytes``, ...).
+"""
 
 from __future__ import annotations
 
-import threading
-from typing import Dict, List, Tuple
+from typing import Dict, Tuple
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, ProcessCollector, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 _BUCKETS = (0.1, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0)
+_PREFIX = "firstsip_sidecar_"
+
+CONTENT_TYPE = CONTENT_TYPE_LATEST
+"""The content type of :meth:`Metrics.render`'s text."""
 
 _COUNTERS: Tuple[Tuple[str, str], ...] = (
     ("requests_received", "Request entries the worker took from the stream (new or reclaimed)."),
@@ -22,54 +34,44 @@ _COUNTERS: Tuple[Tuple[str, str], ...] = (
 
 
 class Metrics:
-    """Counters, the in-flight gauge and the execution-time histogram of one worker."""
+    """Counters, the in-flight gauge and the execution-time histogram of one worker.
 
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._counters: Dict[str, int] = {name: 0 for name, _ in _COUNTERS}
-        self.in_flight = 0
-        self._buckets: List[int] = [0] * len(_BUCKETS)
-        self._sum = 0.0
-        self._count = 0
+    :param process_collector: also expose the process's CPU, memory and file descriptors (the default).
+    """
+
+    def __init__(self, *, process_collector: bool = True) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self._counters: Dict[str, Counter] = {
+            name: Counter(_PREFIX + name, help_text, registry=self.registry) for name, help_text in _COUNTERS
+        }
+        self._in_flight = Gauge(_PREFIX + "runs_in_flight", "Executions running now.", registry=self.registry)
+        self._execution = Histogram(
+            _PREFIX + "execution_seconds", "Wall time of plugin executions.", buckets=_BUCKETS, registry=self.registry
+        )
+        if process_collector:
+            ProcessCollector(registry=self.registry)
 
     def increment(self, name: str, value: int = 1) -> None:
         """Adds to a counter (one of the names in ``_COUNTERS``)."""
-        with self._lock:
-            self._counters[name] += value
+        self._counters[name].inc(value)
 
     def get(self, name: str) -> int:
         """The current value of a counter."""
-        with self._lock:
-            return self._counters[name]
+        return int(self._counters[name]._value.get())  # noqa: SLF001 - the client keeps no public reader
+
+    @property
+    def in_flight(self) -> int:
+        """Executions running now."""
+        return int(self._in_flight._value.get())  # noqa: SLF001
+
+    @in_flight.setter
+    def in_flight(self, value: int) -> None:
+        self._in_flight.set(value)
 
     def observe_execution(self, seconds: float) -> None:
         """Records one execution's wall time."""
-        with self._lock:
-            self._sum += seconds
-            self._count += 1
-            for index, bound in enumerate(_BUCKETS):
-                if seconds <= bound:
-                    self._buckets[index] += 1
+        self._execution.observe(seconds)
 
     def render(self) -> str:
         """The Prometheus text exposition of every metric."""
-        lines: List[str] = []
-        with self._lock:
-            for name, help_text in _COUNTERS:
-                metric = f"firstsip_sidecar_{name}_total"
-                lines += [f"# HELP {metric} {help_text}", f"# TYPE {metric} counter", f"{metric} {self._counters[name]}"]
-            lines += [
-                "# HELP firstsip_sidecar_runs_in_flight Executions running now.",
-                "# TYPE firstsip_sidecar_runs_in_flight gauge",
-                f"firstsip_sidecar_runs_in_flight {self.in_flight}",
-                "# HELP firstsip_sidecar_execution_seconds Wall time of plugin executions.",
-                "# TYPE firstsip_sidecar_execution_seconds histogram",
-            ]
-            for bound, count in zip(_BUCKETS, self._buckets):
-                lines.append(f'firstsip_sidecar_execution_seconds_bucket{{le="{bound:g}"}} {count}')
-            lines += [
-                f'firstsip_sidecar_execution_seconds_bucket{{le="+Inf"}} {self._count}',
-                f"firstsip_sidecar_execution_seconds_sum {self._sum:.6f}",
-                f"firstsip_sidecar_execution_seconds_count {self._count}",
-            ]
-        return "\n".join(lines) + "\n"
+        return generate_latest(self.registry).decode("utf-8")

@@ -26,6 +26,8 @@ logger = logging.getLogger("firstsip.plugins")
 
 MANIFEST_FILE = "plugin.yaml"
 MANIFEST_SCHEMA_VERSION = 1
+SCHEMA_VERSIONS = (1, "1", "v1")
+"""Accepted ``schema_version`` values: FirstSip writes ``1``, the original system wrote ``v1``."""
 NAME_RULE = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 RUNTIMES = ("python", "crewai")
 DEFAULT_CREW_ENTRY = "crew/crew.py:create_crew"
@@ -37,7 +39,8 @@ _KEYS = frozenset(
         "deadline_seconds",
     }
 )
-_REQUIRED = ("schema_version", "name", "runtime")
+_REQUIRED = ("name",)
+CREW_FILE = "crew/crew.py"
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
@@ -65,6 +68,10 @@ class PluginManifest:
     :param deadline_seconds: the app's overall deadline for the plugin's runs (applied through the
         request's ``deadline``), or ``None``.
     :param entry_path: the entry's source file, resolved when the manifest is loaded.
+    :param metadata: the manifest's other keys (presentation and ownership keys such as ``owner``,
+        ``icon``, ``tile_size``, ``display_order``, and any unknown key), kept as they are.
+    :param warnings: problems that do not stop the plugin, for example a key that looks like a
+        misspelt known key (``timeout_second``).
     """
 
     name: str
@@ -83,6 +90,8 @@ class PluginManifest:
     queue_timeout_seconds: Optional[float] = None
     deadline_seconds: Optional[float] = None
     entry_path: Optional[str] = None
+    metadata: Dict[str, Any] = dataclasses.field(default_factory=dict)
+    warnings: Tuple[str, ...] = ()
 
     def entry_file(self) -> str:
         """The absolute path of the entry's source file (inside the plugin folder)."""
@@ -119,12 +128,62 @@ def _inside(directory: str, relative: str, what: str) -> str:
     return path
 
 
+def _edit_distance(a: str, b: str) -> int:
+    """The optimal string alignment distance (insertions, deletions, substitutions, adjacent swaps)."""
+    rows = [[0] * (len(b) + 1) for _ in range(len(a) + 1)]
+    for i in range(len(a) + 1):
+        rows[i][0] = i
+    for j in range(len(b) + 1):
+        rows[0][j] = j
+    for i in range(1, len(a) + 1):
+        for j in range(1, len(b) + 1):
+            cost = 0 if a[i - 1] == b[j - 1] else 1
+            rows[i][j] = min(rows[i - 1][j] + 1, rows[i][j - 1] + 1, rows[i - 1][j - 1] + cost)
+            if i > 1 and j > 1 and a[i - 1] == b[j - 2] and a[i - 2] == b[j - 1]:
+                rows[i][j] = min(rows[i][j], rows[i - 2][j - 2] + 1)
+    return rows[len(a)][len(b)]
+
+
+def near_miss(key: str) -> Optional[str]:
+    """The known manifest key an unknown one probably means, or ``None``.
+
+    A key is a near miss when, compared case-insensitively, it is at most one edit away from a
+    known key shorter than 8 characters, or two edits from a longer one (the .NET catalog applies
+    the same rule).
+    """
+    lowered = key.lower()
+    best: Optional[Tuple[int, str]] = None
+    for known in sorted(_KEYS):
+        distance = _edit_distance(lowered, known)
+        limit = 1 if len(known) < 8 else 2
+        if distance <= limit and (best is None or distance < best[0]):
+            best = (distance, known)
+    return None if best is None else best[1]
+
+
+def _plain(value: Any) -> Any:
+    """A YAML value as JSON-compatible data (dates and other scalars become text)."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if value is None or isinstance(value, (str, bool, int, float)):
+        return value
+    return str(value)
+
+
 def load_manifest(directory: str) -> PluginManifest:
     """Reads and checks one plugin folder's ``plugin.yaml``.
 
+    Manifests in the original system's format load as they are: ``schema_version`` may be ``1``
+    or ``v1`` (and defaults to 1), keys FirstSip does not know are kept in
+    :attr:`PluginManifest.metadata` (a near miss of a known key is also reported in
+    :attr:`PluginManifest.warnings`), and a folder with ``crew/crew.py`` and no ``runtime`` is a
+    CrewAI plugin.
+
     :param directory: the plugin folder.
-    :raises ManifestError: the manifest is missing, malformed, has unknown keys, or points at
-        files outside the folder.
+    :raises ManifestError: the manifest is missing or malformed, or points at files outside the
+        folder.
     """
     path = os.path.join(directory, MANIFEST_FILE)
     try:
@@ -137,15 +196,22 @@ def load_manifest(directory: str) -> PluginManifest:
     if not isinstance(data, dict):
         raise ManifestError(f"{MANIFEST_FILE} must be a mapping")
 
-    unknown = sorted(str(key) for key in data if key not in _KEYS)
-    if unknown:
-        raise ManifestError("unknown keys in plugin.yaml: " + ", ".join(unknown))
+    metadata: Dict[str, Any] = {}
+    warnings: List[str] = []
+    for key in sorted(data, key=str):
+        if key in _KEYS:
+            continue
+        metadata[str(key)] = _plain(data[key])
+        meant = near_miss(str(key))
+        if meant is not None:
+            warnings.append(f"plugin.yaml: unknown key '{key}' is kept as metadata; did you mean '{meant}'?")
     missing = [key for key in _REQUIRED if data.get(key) in (None, "")]
     if missing:
         raise ManifestError("missing keys in plugin.yaml: " + ", ".join(missing))
 
-    if data["schema_version"] != MANIFEST_SCHEMA_VERSION or isinstance(data["schema_version"], bool):
-        raise ManifestError(f"unsupported schema_version {data['schema_version']!r} (expected 1)")
+    schema_version = data.get("schema_version", MANIFEST_SCHEMA_VERSION)
+    if isinstance(schema_version, bool) or schema_version not in SCHEMA_VERSIONS:
+        raise ManifestError(f"unsupported schema_version {schema_version!r} (expected 1 or v1)")
     name = data["name"]
     folder = os.path.basename(os.path.normpath(directory))
     if not isinstance(name, str) or not NAME_RULE.match(name):
@@ -156,7 +222,11 @@ def load_manifest(directory: str) -> PluginManifest:
         value = data.get(key, "")
         if value is None or isinstance(value, bool) or not isinstance(value, (str, int, float)):
             raise ManifestError(f"{key} must be text")
-    runtime = data["runtime"]
+    runtime = data.get("runtime")
+    if runtime in (None, ""):
+        if not os.path.isfile(os.path.join(directory, CREW_FILE)):
+            raise ManifestError("missing keys in plugin.yaml: runtime (or a crew/crew.py for a CrewAI plugin)")
+        runtime = "crewai"
     if runtime not in RUNTIMES:
         raise ManifestError(f"runtime must be python or crewai, not {runtime!r}")
 
@@ -227,6 +297,8 @@ def load_manifest(directory: str) -> PluginManifest:
         env=tuple(dict.fromkeys(env)),
         queue_timeout_seconds=limits["queue_timeout_seconds"],
         deadline_seconds=limits["deadline_seconds"],
+        metadata=metadata,
+        warnings=tuple(warnings),
     )
     return dataclasses.replace(manifest, entry_path=manifest.entry_file())
 
@@ -281,6 +353,8 @@ class PluginCatalog:
                 continue
             try:
                 plugins[entry] = load_manifest(directory)
+                for warning in plugins[entry].warnings:
+                    logger.warning("plugin %s: %s", entry, warning)
             except ManifestError as error:
                 errors[entry] = str(error)
                 logger.error("plugin %s is invalid: %s", entry, error)

@@ -31,6 +31,7 @@ import traceback
 from types import ModuleType
 from typing import IO, Any, Dict, Optional
 
+from . import crews
 from .context import PluginContext
 from .errors import MissingDependencyError, PluginFailure, Retry
 from .protocol import markdown_to_briefing
@@ -113,10 +114,10 @@ def _run_crewai(job: Dict[str, Any], context: PluginContext) -> Any:
     create = getattr(module, plugin["function"], None)
     if not callable(create):
         raise PluginFailure(f"plugin {plugin['name']} has no function {plugin['function']}")
-    crew = _call(create, job["settings"], context)
-    make_inputs = getattr(module, "crew_inputs", None)
-    inputs = make_inputs(job["settings"]) if callable(make_inputs) else dict(job["settings"])
-    output = crew.kickoff(inputs=inputs)
+    crew = crews.create(create, job["settings"], context)
+    if inspect.isawaitable(crew):
+        crew = asyncio.run(_await(crew))
+    output = crew.kickoff(inputs=crews.kickoff_inputs(module, job["settings"]))
     raw = getattr(output, "raw", None)
     return raw if isinstance(raw, str) else str(output)
 

@@ -25,12 +25,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import time
 from typing import TYPE_CHECKING, Dict, Optional, Set, Tuple, Union
 
 from redis.exceptions import ResponseError
 
-from . import limits, protocol
+from . import credentials, limits, protocol
 from .connections import close_client, create_blocking_client, create_client
 from .environment import named_variables, plugin_environment
 from .errors import ManifestError, PoisonEntry, SecretsError, UnknownPluginError
@@ -433,9 +434,14 @@ class Worker:
             except SecretsError as error:
                 await self._fail_before_start(entry_id, request, f"cannot open the run's secrets: {error}")
                 return
+        # Credentials among the settings (as the original app sent them) become secrets; sealed ones win.
+        request_settings, moved = credentials.split(request.settings, manifest.settings_schema)
+        opened = {**moved, **opened}
+        if manifest.runtime == "crewai":
+            opened.update(credentials.crew_fallbacks(opened, os.environ))
         passed_names = tuple(dict.fromkeys(manifest.env + self.settings.plugin_env))
         redactor = Redactor.for_run(opened, named_variables(passed_names))
-        settings = manifest.merged_settings(request.settings)
+        settings = manifest.merged_settings(request_settings)
         problems = manifest.validate_settings(settings)
         if problems:
             text = "invalid settings: " + "; ".join(f"{path}: {message}" for path, message in problems)

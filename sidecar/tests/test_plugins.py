@@ -10,7 +10,7 @@ import pytest
 
 from firstsip_sidecar import schema
 from firstsip_sidecar.errors import ConfigurationError, ManifestError, UnknownPluginError
-from firstsip_sidecar.plugins import PluginCatalog, load_manifest
+from firstsip_sidecar.plugins import PluginCatalog, load_manifest, near_miss
 from firstsip_sidecar.settings import Settings
 
 from conftest import REAL_PLUGINS, TEST_PLUGINS, VECTORS
@@ -31,6 +31,7 @@ def write_plugin(root, name, manifest=None, files=None):
     (folder / "plugin.yaml").write_text(manifest if manifest is not None else MANIFEST.format(name=name))
     (folder / "main.py").write_text("def run(settings, context):\n    return {}\n")
     for path, text in (files or {}).items():
+        (folder / path).parent.mkdir(parents=True, exist_ok=True)
         (folder / path).write_text(text)
     return folder
 
@@ -49,17 +50,64 @@ def test_real_plugins_load():
 
 
 def test_test_plugins_load():
-    assert PluginCatalog(TEST_PLUGINS).names() == ["briefer", "echo", "flaky", "leaky", "sleepy"]
+    assert PluginCatalog(TEST_PLUGINS).names() == ["briefer", "echo", "flaky", "leaky", "original-crewbase", "original-factory", "sleepy"]
 
 
 def test_an_invalid_plugin_is_reported_and_the_others_still_load(tmp_path):
     write_plugin(tmp_path, "good")
-    write_plugin(tmp_path, "broken", manifest=MANIFEST.format(name="broken") + "colour: red\n")
+    write_plugin(tmp_path, "broken", manifest=MANIFEST.format(name="broken").replace("runtime: python", "runtime: node"))
     catalog = PluginCatalog(str(tmp_path))
     assert catalog.names() == ["good"]
     with pytest.raises(ManifestError) as caught:
         catalog.get("broken")
-    assert str(caught.value) == "plugin broken is invalid: unknown keys in plugin.yaml: colour"
+    assert str(caught.value) == "plugin broken is invalid: runtime must be python or crewai, not 'node'"
+
+
+def test_unknown_keys_are_kept_as_metadata_and_near_misses_are_warnings(tmp_path, caplog):
+    manifest = MANIFEST.format(name="m") + (
+        "owner: first-sip\nicon: \"\U0001F4F0\"\ntile_size: \"2x1\"\ndisplay_order: 3\ntimeout_second: 30\nRuntime: crewai\n"
+    )
+    write_plugin(tmp_path, "m", manifest=manifest)
+    with caplog.at_level("WARNING", logger="firstsip.plugins"):
+        loaded = PluginCatalog(str(tmp_path)).get("m")
+    assert loaded.metadata == {
+        "owner": "first-sip", "icon": "\U0001F4F0", "tile_size": "2x1", "display_order": 3, "timeout_second": 30,
+        "Runtime": "crewai",
+    }
+    assert loaded.timeout_seconds is None and loaded.runtime == "python"
+    assert loaded.warnings == (
+        "plugin.yaml: unknown key 'Runtime' is kept as metadata; did you mean 'runtime'?",
+        "plugin.yaml: unknown key 'timeout_second' is kept as metadata; did you mean 'timeout_seconds'?",
+    )
+    assert "did you mean 'timeout_seconds'" in caplog.text
+
+
+@pytest.mark.parametrize(
+    "key, meant",
+    [("timeout_second", "timeout_seconds"), ("entyr", "entry"), ("runtim", "runtime"), ("default_confg", "default_config"),
+     ("owner", None), ("icon", None), ("tile_size", None), ("display_order", None), ("envs", "env"), ("colour", None)],
+)
+def test_near_miss(key, meant):
+    assert near_miss(key) == meant
+
+
+@pytest.mark.parametrize("version", ["1", "v1", "'v1'", "'1'", None])
+def test_schema_version_v1_and_1_and_none_are_accepted(tmp_path, version):
+    manifest = MANIFEST.format(name="s").replace("schema_version: 1\n", "" if version is None else f"schema_version: {version}\n")
+    write_plugin(tmp_path, "s", manifest=manifest)
+    assert load_manifest(str(tmp_path / "s")).schema_version == 1
+
+
+def test_a_folder_with_a_crew_and_no_runtime_is_a_crewai_plugin(tmp_path):
+    folder = write_plugin(tmp_path, "o", manifest="name: o\nversion: 1.0.0\nschema_version: v1\nowner: someone\n",
+                          files={"crew/crew.py": "def create_crew(settings):\n    return None\n"})
+    manifest = load_manifest(str(folder))
+    assert (manifest.runtime, manifest.entry) == ("crewai", "crew/crew.py:create_crew")
+    assert manifest.entry_file() == str((folder / "crew" / "crew.py").resolve())
+    (folder / "crew" / "crew.py").unlink()
+    with pytest.raises(ManifestError) as caught:
+        load_manifest(str(folder))
+    assert "runtime (or a crew/crew.py for a CrewAI plugin)" in str(caught.value)
 
 
 @pytest.mark.parametrize(
@@ -99,13 +147,14 @@ def test_a_folder_symlinked_outside_is_not_a_way_out(tmp_path):
 @pytest.mark.parametrize(
     "change, message",
     [
-        (lambda m: m + "extra: 1\n", "unknown keys in plugin.yaml: extra"),
         (lambda m: m.replace("name: p\n", "name: other\n"), "must equal the folder name"),
-        (lambda m: m.replace("schema_version: 1", "schema_version: 2"), "unsupported schema_version"),
+        (lambda m: m.replace("schema_version: 1", "schema_version: 2"), "unsupported schema_version 2 (expected 1 or v1)"),
+        (lambda m: m.replace("schema_version: 1", "schema_version: v2"), "unsupported schema_version 'v2'"),
         (lambda m: m.replace("runtime: python", "runtime: node"), "runtime must be python or crewai"),
         (lambda m: m.replace("entry: main:run", "entry: ../main:run"), "entry must be module:function"),
         (lambda m: m.replace("entry: main:run\n", ""), "entry is required"),
         (lambda m: m.replace("runtime: python\n", ""), "missing keys in plugin.yaml: runtime"),
+        (lambda m: m.replace("name: p\n", ""), "missing keys in plugin.yaml: name"),
         (lambda m: m.replace("version: 1.0.0", "version: [1]"), "version must be text"),
         (lambda m: m + "timeout_seconds: -1\n", "timeout_seconds must be a positive number"),
         (lambda m: m + "capabilities: network\n", "capabilities must be a list"),
@@ -128,13 +177,17 @@ def test_invalid_manifests_fail_with_the_reason(tmp_path, change, message):
     assert message in str(caught.value)
 
 
-def test_crewai_entry_defaults_and_schema_subset(tmp_path):
+def test_crewai_entry_defaults_and_schema_check(tmp_path):
     manifest = MANIFEST.format(name="c").replace("runtime: python", "runtime: crewai").replace("entry: main:run\n", "")
     folder = write_plugin(tmp_path, "c", manifest=manifest + "settings_schema_path: s.json\n",
-                          files={"s.json": json.dumps({"type": "object", "oneOf": []})})
+                          files={"s.json": json.dumps({"type": "object", "if": {"required": ["a"]}})})
     with pytest.raises(ManifestError) as caught:
         load_manifest(str(folder))
-    assert "unsupported keyword 'oneOf'" in str(caught.value)
+    assert "unsupported keyword 'if'" in str(caught.value)
+    (folder / "s.json").write_text(json.dumps({"type": "object", "properties": {"a": {"type": "nope"}}}))
+    with pytest.raises(ManifestError) as caught:
+        load_manifest(str(folder))
+    assert "#/properties/a/type" in str(caught.value)
     (folder / "s.json").write_text(json.dumps({"type": "object"}))
     assert load_manifest(str(folder)).entry == "crew/crew.py:create_crew"
 
@@ -143,7 +196,7 @@ def test_settings_schema_file_is_found_by_its_default_name(tmp_path):
     folder = write_plugin(tmp_path, "d", files={"settings.schema.json": json.dumps({"type": "object", "required": ["x"]})})
     manifest = load_manifest(str(folder))
     assert manifest.settings_schema_path == "settings.schema.json"
-    assert manifest.validate_settings({}) == [("$.x", "is required")]
+    assert manifest.validate_settings({}) == [("x", "is required")]
 
 
 def test_description_and_version_are_optional(tmp_path):
@@ -176,12 +229,12 @@ def test_daily_news_digest_schema_rejects_bad_settings():
     errors = crew.validate_settings(
         {"topics": [], "summary_length": "huge", "frequency": "hourly", "preferred_time": "25:00"}
     )
-    assert [path for path, _ in errors] == ["$.topics", "$.summary_length", "$.frequency", "$.preferred_time"]
+    assert [path for path, _ in errors] == ["frequency", "preferred_time", "summary_length", "topics"]
     errors = crew.validate_settings({"topics": ["x"] * 11})
-    assert errors == [("$.topics", "must have at most 10 items")]
+    assert errors == [("topics", "must have at most 10 items")]
 
 
-def test_schema_validator_covers_the_subset():
+def test_schema_validator_reports_every_failure():
     spec = {
         "type": "object",
         "required": ["a"],
@@ -196,10 +249,13 @@ def test_schema_validator_covers_the_subset():
     assert schema.check_schema(spec) == []
     assert schema.validate({"a": 2, "b": "x:y", "c": [1.5], "d": None}, spec) == []
     errors = schema.validate({"b": "abcd", "c": ["n", 2], "d": "z", "e": 1}, spec)
-    assert ("$.a", "is required") in errors
-    assert {path for path, _ in errors} == {"$.a", "$.b", "$.c", "$.c[0]", "$.d", "$.e"}
-    assert schema.validate({"a": True}, spec) == [("$.a", "must be of type integer")]
-    assert schema.validate({"a": 9}, spec) == [("$.a", "must be at most 3")]
+    assert ("a", "is required") in errors
+    assert {path for path, _ in errors} == {"a", "b", "c", "c[0]", "d", "e"}
+    assert schema.validate({"a": True}, spec) == [("a", "must be an integer")]
+    assert schema.validate({"a": 9}, spec) == [("a", "must be at most 3")]
+    assert schema.validate({"a": 2, "b": "x:email"}, {**spec, "properties": {**spec["properties"], "b": {"format": "email"}}}) == [
+        ("b", "must be a valid email")
+    ]
 
 
 def test_settings_from_env_defaults_and_overrides():

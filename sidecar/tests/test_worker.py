@@ -203,7 +203,7 @@ def test_invalid_settings_deadline_and_cancel_before_start(shared):
     r.set(names.key(cancelled, "cancel"), "user asked", px=86_400_000)
     r.xadd(names.requests, request_fields(cancelled, "echo", {}))
     assert wait_result(r, names, invalid)["error"] == (
-        "invalid settings: $.greeting: must be of type string; $.times: must be at most 3"
+        "invalid settings: greeting: must be a string; times: must be at most 3"
     )
     refused = wait_result(r, names, late)
     assert refused["kind"] == "not_started" and refused["retryable"] is False
@@ -246,10 +246,10 @@ def test_timeouts_kill_the_plugin_and_its_children(r, names, sidecar_factory, tm
         (folder / "plugin.yaml").write_text(manifest)
     broken = plugins / "broken"
     shutil.copytree(os.path.join(TEST_PLUGINS, "echo"), broken)
-    (broken / "plugin.yaml").write_text((broken / "plugin.yaml").read_text().replace("name: echo", "name: broken") + "colour: red\n")
+    (broken / "plugin.yaml").write_text((broken / "plugin.yaml").read_text().replace("name: echo", "name: broken").replace("runtime: python", "runtime: node"))
     sidecar = sidecar_factory(plugin_dir=str(plugins), CREW_TIMEOUT_SECONDS="6.5", SIDECAR_CONCURRENCY="3")
     invalid = publish(r, names, "broken", {})
-    assert wait_result(r, names, invalid)["error"] == "plugin broken is invalid: unknown keys in plugin.yaml: colour"
+    assert wait_result(r, names, invalid)["error"] == "plugin broken is invalid: runtime must be python or crewai, not 'node'"
 
     busy = publish(r, names, "sleepy", {"mode": "busy", "seconds": 120, "pid_file": str(tmp_path / "busy.pid")})
     default = publish(r, names, "sleepy-default", {"seconds": 120, "pid_file": str(tmp_path / "default.pid")})

@@ -67,6 +67,18 @@ public sealed record PluginDescriptor
 
     /// <summary>Gets the settings schema (JSON Schema draft-07) as JSON text.</summary>
     public string SettingsSchemaJson { get; init; } = "{}";
+
+    /// <summary>
+    /// Gets the manifest's keys FirstSip does not use, as they are: presentation and ownership keys such as <c>owner</c>,
+    /// <c>icon</c>, <c>tile_size</c> and <c>display_order</c> (the original system's), and any other key. Hosts may show them.
+    /// </summary>
+    public JsonObject Metadata { get; init; } = [];
+
+    /// <summary>
+    /// Gets problems that do not keep the plugin out of the catalog, for example an unknown key that looks like a misspelt
+    /// known one (<c>timeout_second</c>); each is also logged when the catalog loads.
+    /// </summary>
+    public IReadOnlyList<string> Warnings { get; init; } = [];
 }
 
 /// <summary>One failing settings path.</summary>

@@ -62,3 +62,27 @@ public sealed class PluginManifestException : FirstSipException
     /// <summary>Gets what is wrong.</summary>
     public string Problem { get; }
 }
+
+/// <summary>
+/// A run was started with secrets (per-run <see cref="StartPluginRunRequest.Secrets"/>, or credentials given as <c>_</c>
+/// settings such as <c>_llm_api_key</c>) but no <see cref="PluginRunStoreOptions.SealKey"/> is configured, so they cannot be
+/// stored or sent sealed. Nothing was written.
+/// </summary>
+public sealed class PluginSecretsException : FirstSipException
+{
+    /// <summary>Initializes a new instance of the <see cref="PluginSecretsException"/> class.</summary>
+    /// <param name="pluginName">The plugin.</param>
+    /// <param name="problem">What is wrong (never a secret's value).</param>
+    public PluginSecretsException(string pluginName, string problem)
+        : base($"plugin {pluginName}: {problem}")
+    {
+        PluginName = pluginName;
+        Problem = problem;
+    }
+
+    /// <summary>Gets the plugin's name.</summary>
+    public string PluginName { get; }
+
+    /// <summary>Gets what is wrong.</summary>
+    public string Problem { get; }
+}

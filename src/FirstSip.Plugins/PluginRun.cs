@@ -5,7 +5,7 @@ namespace FirstSip.Plugins;
 /// </summary>
 /// <remarks>
 /// Rows are changed only by the package's conditional transitions; treat instances you get from
-/// <see cref="IPluginRunner"/> as snapshots. Secrets are never stored here.
+/// <see cref="IPluginRunner"/> as snapshots. Secrets are stored here only sealed (<see cref="SealedSecrets"/>).
 /// </remarks>
 public sealed class PluginRun
 {
@@ -86,6 +86,13 @@ public sealed class PluginRun
 
     /// <summary>Gets or sets the W3C <c>traceparent</c> of the span that started the run, so dispatch and result continue its trace.</summary>
     public string? TraceParent { get; set; }
+
+    /// <summary>
+    /// Gets or sets the run's own secrets (<see cref="StartPluginRunRequest.Secrets"/> and credentials given as <c>_</c>
+    /// settings), sealed with <see cref="PluginRunStoreOptions.SealKey"/> (AES-256-GCM, bound to the run id), or
+    /// <see langword="null"/> when it has none. Never holds a secret in the clear.
+    /// </summary>
+    public string? SealedSecrets { get; set; }
 
     /// <summary>Gets or sets the concurrency version. Every status transition increments it and is conditional on it.</summary>
     public long Version { get; set; }

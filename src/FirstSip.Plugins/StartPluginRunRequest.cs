@@ -15,6 +15,20 @@ public sealed class StartPluginRunRequest
     /// <value>Default: <see langword="null"/> (only the defaults).</value>
     public JsonObject? Settings { get; init; }
 
+    /// <summary>
+    /// Gets the run's own secrets, for example an API key the user just typed: names and values the plugin receives in
+    /// <c>context.secrets</c> (and a crew as its LLM or search credentials, see docs/coming-from-the-original.md). They are
+    /// sealed with <see cref="PluginRunStoreOptions.SealKey"/> when the run starts, stored only sealed, and sent sealed,
+    /// merged over what an <see cref="IPluginSecretsProvider"/> returns for the run.
+    /// </summary>
+    /// <value>Default: <see langword="null"/> (none).</value>
+    /// <remarks>
+    /// Settings keys that start with <c>_</c> and that the plugin's schema does not declare (the original system's
+    /// <c>_llm_api_key</c>, <c>_tavily_api_key</c>) are treated the same way: moved out of the settings into these secrets.
+    /// Without a seal key, a start with secrets throws <see cref="PluginSecretsException"/>.
+    /// </remarks>
+    public IReadOnlyDictionary<string, string>? Secrets { get; init; }
+
     /// <summary>Gets an optional idempotency key: a start with the same plugin, user and key inside the window returns the existing run.</summary>
     public string? IdempotencyKey { get; init; }
 

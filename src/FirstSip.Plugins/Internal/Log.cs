@@ -8,6 +8,7 @@ internal static partial class Log
     public const int PluginDirectoryMissingId = 1;
     public const int PluginManifestInvalidId = 2;
     public const int PluginCatalogLoadedId = 3;
+    public const int PluginManifestWarningId = 4;
     public const int RunStartedId = 10;
     public const int RunStartDeduplicatedId = 11;
     public const int RunsDispatchedId = 20;
@@ -44,6 +45,10 @@ internal static partial class Log
     [LoggerMessage(EventId = PluginManifestInvalidId, EventName = "PluginManifestInvalid", Level = LogLevel.Error,
         Message = "Plugin {PluginName} is left out of the catalog: {Problem}")]
     public static partial void PluginManifestInvalid(this ILogger logger, string pluginName, string problem);
+
+    [LoggerMessage(EventId = PluginManifestWarningId, EventName = "PluginManifestWarning", Level = LogLevel.Warning,
+        Message = "Plugin {PluginName}: {Problem}")]
+    public static partial void PluginManifestWarning(this ILogger logger, string pluginName, string problem);
 
     [LoggerMessage(EventId = PluginCatalogLoadedId, EventName = "PluginCatalogLoaded", Level = LogLevel.Information,
         Message = "Loaded {PluginCount} plugins from {PluginDirectory}")]

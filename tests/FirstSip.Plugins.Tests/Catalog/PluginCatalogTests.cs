@@ -99,8 +99,9 @@ public sealed class PluginCatalogTests : IDisposable
     }
 
     [Theory]
-    [InlineData("schema_version: 1\nname: bad\nruntime: python\nentry: a:b\nfavourite_colour: blue\n", "unknown key 'favourite_colour'")]
-    [InlineData("schema_version: 2\nname: bad\nruntime: python\nentry: a:b\n", "unsupported schema_version 2")]
+    [InlineData("schema_version: 2\nname: bad\nruntime: python\nentry: a:b\n", "unsupported schema_version 2 (expected 1 or v1)")]
+    [InlineData("schema_version: v2\nname: bad\nruntime: python\nentry: a:b\n", "unsupported schema_version v2")]
+    [InlineData("schema_version: v1\nname: bad\nversion: 1.0.0\n", "runtime is required (or a crew/crew.py for a CrewAI plugin)")]
     [InlineData("schema_version: 1\nname: other\nruntime: python\nentry: a:b\n", "must equal the folder name")]
     [InlineData("schema_version: 1\nname: bad\nruntime: java\nentry: a:b\n", "runtime must be python or crewai")]
     [InlineData("schema_version: 1\nname: bad\nruntime: python\n", "entry is required")]
@@ -118,6 +119,90 @@ public sealed class PluginCatalogTests : IDisposable
         Assert.Equal("bad", ex.PluginName);
         Assert.DoesNotContain(catalog.GetPlugins(), p => p.Name == "bad");
         Assert.NotNull(catalog.GetPlugin("echo"));
+    }
+
+    [Fact]
+    public void GetPlugin_OriginalManifest_LoadsWithItsKeysAsMetadata()
+    {
+        _plugins.Add("news", """
+            name: news
+            description: A digest in the original system's format
+            owner: first-sip
+            version: 1.0.0
+            schema_version: v1
+            icon: "📰"
+            tile_size: "2x1"
+            display_order: 2
+            capabilities:
+              - briefing
+              - scheduled
+            default_config:
+              frequency: daily
+              preferred_time: "06:00"
+            settings_schema_path: settings.schema.json
+            """, """{"$schema": "https://json-schema.org/draft/2020-12/schema", "type": "object", "properties": {"frequency": {"type": "string", "format": "email"}}}""");
+        Directory.CreateDirectory(Path.Combine(_plugins.Directory, "news", "crew"));
+        File.WriteAllText(Path.Combine(_plugins.Directory, "news", "crew", "crew.py"), "def create_crew(settings):\n    return None\n");
+
+        var plugin = Catalog().GetPlugin("news");
+
+        Assert.NotNull(plugin);
+        Assert.Equal("crewai", plugin.Runtime);
+        Assert.Equal("crew/crew.py:create_crew", plugin.Entry);
+        Assert.Equal(["briefing", "scheduled"], plugin.Capabilities);
+        Assert.Equal("06:00", plugin.DefaultConfig["preferred_time"]!.GetValue<string>());
+        Assert.Equal("first-sip", plugin.Metadata["owner"]!.GetValue<string>());
+        Assert.Equal("📰", plugin.Metadata["icon"]!.GetValue<string>());
+        Assert.Equal("2x1", plugin.Metadata["tile_size"]!.GetValue<string>());
+        Assert.Equal(2, plugin.Metadata["display_order"]!.GetValue<long>());
+        Assert.Empty(plugin.Warnings);
+    }
+
+    [Fact]
+    public void GetPlugin_NearMissKey_IsKeptAsMetadataWithAWarning()
+    {
+        _plugins.Add("typo", "schema_version: 1\nname: typo\nruntime: python\nentry: a:b\ntimeout_second: 30\nfavourite_colour: blue\n", schema: null);
+        var logger = new Microsoft.Extensions.Logging.Testing.FakeLogger<PluginCatalog>();
+        var catalog = new PluginCatalog(Options.Create(new PluginRunStoreOptions { PluginDirectory = _plugins.Directory }), logger);
+
+        var plugin = catalog.GetPlugin("typo");
+
+        Assert.NotNull(plugin);
+        Assert.Null(plugin.Timeout);
+        Assert.Equal(30, plugin.Metadata["timeout_second"]!.GetValue<long>());
+        Assert.Equal("blue", plugin.Metadata["favourite_colour"]!.GetValue<string>());
+        var warning = Assert.Single(plugin.Warnings);
+        Assert.Equal("plugin.yaml: unknown key 'timeout_second' is kept as metadata; did you mean 'timeout_seconds'?", warning);
+        Assert.Contains(logger.Collector.GetSnapshot(), r => r.Level == Microsoft.Extensions.Logging.LogLevel.Warning && r.Message.Contains("did you mean 'timeout_seconds'"));
+    }
+
+    [Theory]
+    [InlineData("timeout_second", "timeout_seconds")]
+    [InlineData("entyr", "entry")]
+    [InlineData("runtim", "runtime")]
+    [InlineData("Runtime", "runtime")]
+    [InlineData("default_confg", "default_config")]
+    [InlineData("envs", "env")]
+    [InlineData("owner", null)]
+    [InlineData("icon", null)]
+    [InlineData("tile_size", null)]
+    [InlineData("display_order", null)]
+    [InlineData("colour", null)]
+    public void NearMiss_MatchesTheSidecarsRule(string key, string? meant)
+    {
+        Assert.Equal(meant, PluginManifestReader.NearMiss(key));
+    }
+
+    [Theory]
+    [InlineData("schema_version: 1\n")]
+    [InlineData("schema_version: v1\n")]
+    [InlineData("schema_version: \"1\"\n")]
+    [InlineData("")]
+    public void GetPlugin_SchemaVersion_OneOrV1OrAbsent(string line)
+    {
+        _plugins.Add("versioned", line + "name: versioned\nruntime: python\nentry: a:b\n", schema: null);
+
+        Assert.NotNull(Catalog().GetPlugin("versioned"));
     }
 
     [Fact]

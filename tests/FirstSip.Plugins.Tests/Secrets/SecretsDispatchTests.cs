@@ -46,6 +46,140 @@ public sealed class SecretsDispatchTests(ServersFixture servers) : IDisposable
         var finished = await host.WithRunnerAsync(r => r.WaitAsync(run.RunId, timeout.Token));
         Assert.Equal(PluginRunStatus.Completed, finished.Status);
 
+        await AssertNowhereInTheClearAsync(host, secret);
+    }
+
+    [Theory]
+    [InlineData(Db.Sqlite)]
+    [InlineData(Db.Postgres)]
+    public async Task Secrets_WithoutASealKey_FailTheRun_AndNothingIsPublished(Db db)
+    {
+        await using var host = await TestHost.CreateAsync(servers, _plugins, new TestHostOptions
+        {
+            Db = db,
+            Start = false,
+            Builder = b => b.AddSecretsProvider<FixedSecretsProvider>(),
+            Services = s => s.AddSingleton(new FixedSecretsProvider.Values(new Dictionary<string, string> { ["OPENAI_API_KEY"] = "sk-plain" })),
+        });
+        var run = await host.StartRunAsync();
+
+        var cycle = await host.Dispatcher.DispatchOnceAsync(CancellationToken.None);
+
+        Assert.Equal((1, 0, 0), cycle);
+        var failed = await host.GetRequiredAsync(run.RunId);
+        Assert.Equal(PluginRunStatus.Failed, failed.Status);
+        Assert.Equal(RunDispatcher.SecretsWithoutKeyError, failed.Error);
+        Assert.Empty(await host.RangeAsync(host.RequestsStream));
+    }
+
+    [Theory]
+    [InlineData(Db.Sqlite)]
+    [InlineData(Db.Postgres)]
+    public async Task CredentialSettingsAndPerRunSecrets_AreSealedAtStart_MergedOverTheProvidersAtDispatch_AndNeverInTheClear(Db db)
+    {
+        var llmKey = "sk-llm-" + Guid.NewGuid().ToString("N");
+        var tavilyKey = "tvly-" + Guid.NewGuid().ToString("N");
+        var typedKey = "typed-" + Guid.NewGuid().ToString("N");
+        var providerKey = "sk-provider-" + Guid.NewGuid().ToString("N");
+        await using var host = await TestHost.CreateAsync(servers, _plugins, new TestHostOptions
+        {
+            Db = db,
+            Start = false,
+            Store = o => o.SealKey = Convert.ToBase64String(_key),
+            Builder = b => b.AddSecretsProvider<FixedSecretsProvider>(),
+            Services = s => s.AddSingleton(new FixedSecretsProvider.Values(new Dictionary<string, string>
+            {
+                ["OPENAI_API_KEY"] = providerKey,
+                ["_tavily_api_key"] = "the provider's, overridden by the run's own",
+            })),
+        });
+
+        // As the original system sent them: credentials among the settings (the echo schema allows no other keys).
+        var run = await host.StartRunAsync(new StartPluginRunRequest
+        {
+            PluginName = "echo",
+            UserId = "42",
+            Settings = System.Text.Json.Nodes.JsonNode.Parse($$"""{"topics":["ai"],"_llm_api_key":"{{llmKey}}","_tavily_api_key":"{{tavilyKey}}"}""")!.AsObject(),
+            Secrets = new Dictionary<string, string> { ["TYPED_KEY"] = typedKey },
+        });
+
+        Assert.Equal("""{"summary_length":"brief","count":3,"topics":["ai"]}""", run.Settings);
+        Assert.NotNull(run.SealedSecrets);
+        var stored = SecretSealer.Open(_key, run.RunId.ToString("D"), run.SealedSecrets!);
+        Assert.Equal(new Dictionary<string, string> { ["_llm_api_key"] = llmKey, ["_tavily_api_key"] = tavilyKey, ["TYPED_KEY"] = typedKey }, stored);
+
+        await host.Dispatcher.DispatchOnceAsync(CancellationToken.None);
+        var (_, request, _) = Assert.Single(await host.ReadRequestsAsync(1));
+        var sent = SecretSealer.Open(_key, run.RunId.ToString("D"), request.Secrets!);
+        Assert.Equal(
+            new Dictionary<string, string> { ["OPENAI_API_KEY"] = providerKey, ["_llm_api_key"] = llmKey, ["_tavily_api_key"] = tavilyKey, ["TYPED_KEY"] = typedKey },
+            sent);
+        Assert.DoesNotContain("_llm_api_key", request.Settings.GetRawText());
+
+        await host.ApplyAsync(new PluginResult { PluginRunId = run.RunId, Status = PluginResultStatus.Completed, Output = """{"summary":"ok","sections":[]}""" });
+        Assert.Equal(PluginRunStatus.Completed, (await host.GetRequiredAsync(run.RunId)).Status);
+        foreach (var secret in new[] { llmKey, tavilyKey, typedKey, providerKey })
+        {
+            await AssertNowhereInTheClearAsync(host, secret);
+        }
+    }
+
+    [Theory]
+    [InlineData(Db.Sqlite)]
+    [InlineData(Db.Postgres)]
+    public async Task CredentialSettings_WithoutASealKey_FailTheStart_AndNothingIsWritten(Db db)
+    {
+        await using var host = await TestHost.CreateAsync(servers, _plugins, new TestHostOptions { Db = db, Start = false });
+
+        var ex = await Assert.ThrowsAsync<PluginSecretsException>(() => host.StartRunAsync(new StartPluginRunRequest
+        {
+            PluginName = "echo",
+            UserId = "42",
+            Settings = System.Text.Json.Nodes.JsonNode.Parse("""{"topics":["ai"],"_llm_api_key":"sk-never-stored-anywhere"}""")!.AsObject(),
+        }));
+        Assert.Equal("echo", ex.PluginName);
+        Assert.Contains("no seal key is configured", ex.Message);
+        Assert.DoesNotContain("sk-never-stored-anywhere", ex.Message);
+        await Assert.ThrowsAsync<PluginSecretsException>(() => host.StartRunAsync(new StartPluginRunRequest
+        {
+            PluginName = "echo",
+            UserId = "42",
+            Settings = System.Text.Json.Nodes.JsonNode.Parse("""{"topics":["ai"]}""")!.AsObject(),
+            Secrets = new Dictionary<string, string> { ["TYPED_KEY"] = "typed-secret" },
+        }));
+        var page = await host.WithRunnerAsync(r => r.ListAsync(new PluginRunQuery()));
+        Assert.Equal(0, page.TotalCount);
+    }
+
+    [Fact]
+    public void RunCredentials_MovesUndeclaredUnderscoreKeys_AndKeepsDeclaredOnes()
+    {
+        var settings = System.Text.Json.Nodes.JsonNode.Parse("""{"topics":["ai"],"_llm_api_key":"k1","_llm_model":"openai/gpt-4o-mini","_n":5,"_none":null}""")!.AsObject();
+
+        var (kept, credentials) = RunCredentials.Split(settings, """{"properties":{"topics":{},"_llm_model":{}}}""");
+
+        Assert.Equal("""{"topics":["ai"],"_llm_model":"openai/gpt-4o-mini"}""", kept!.ToJsonString());
+        Assert.Equal(new Dictionary<string, string> { ["_llm_api_key"] = "k1", ["_n"] = "5" }, credentials);
+        Assert.Contains("_llm_api_key", settings.Select(p => p.Key));
+    }
+
+    [Theory]
+    [InlineData(Db.Sqlite)]
+    public async Task NoSecrets_NoSecretsField(Db db)
+    {
+        await using var host = await TestHost.CreateAsync(servers, _plugins, new TestHostOptions { Db = db, Start = false });
+        await host.StartRunAsync();
+
+        await host.Dispatcher.DispatchOnceAsync(CancellationToken.None);
+
+        var (_, request, fields) = Assert.Single(await host.ReadRequestsAsync(1));
+        Assert.Null(request.Secrets);
+        Assert.DoesNotContain(fields, f => f.Name == "secrets");
+    }
+
+    /// <summary>Checks a secret is in no column of any row (for SQLite, not in the files either), no log record and no stream entry.</summary>
+    internal static async Task AssertNowhereInTheClearAsync(TestHost host, string secret)
+    {
         // The database: every column of every row, and for SQLite the files themselves.
         var rows = await host.InScopeAsync(async sp =>
         {
@@ -86,43 +220,6 @@ public sealed class SecretsDispatchTests(ServersFixture servers) : IDisposable
                 }
             }
         }
-    }
-
-    [Theory]
-    [InlineData(Db.Sqlite)]
-    [InlineData(Db.Postgres)]
-    public async Task Secrets_WithoutASealKey_FailTheRun_AndNothingIsPublished(Db db)
-    {
-        await using var host = await TestHost.CreateAsync(servers, _plugins, new TestHostOptions
-        {
-            Db = db,
-            Start = false,
-            Builder = b => b.AddSecretsProvider<FixedSecretsProvider>(),
-            Services = s => s.AddSingleton(new FixedSecretsProvider.Values(new Dictionary<string, string> { ["OPENAI_API_KEY"] = "sk-plain" })),
-        });
-        var run = await host.StartRunAsync();
-
-        var cycle = await host.Dispatcher.DispatchOnceAsync(CancellationToken.None);
-
-        Assert.Equal((1, 0, 0), cycle);
-        var failed = await host.GetRequiredAsync(run.RunId);
-        Assert.Equal(PluginRunStatus.Failed, failed.Status);
-        Assert.Equal(RunDispatcher.SecretsWithoutKeyError, failed.Error);
-        Assert.Empty(await host.RangeAsync(host.RequestsStream));
-    }
-
-    [Theory]
-    [InlineData(Db.Sqlite)]
-    public async Task NoSecrets_NoSecretsField(Db db)
-    {
-        await using var host = await TestHost.CreateAsync(servers, _plugins, new TestHostOptions { Db = db, Start = false });
-        await host.StartRunAsync();
-
-        await host.Dispatcher.DispatchOnceAsync(CancellationToken.None);
-
-        var (_, request, fields) = Assert.Single(await host.ReadRequestsAsync(1));
-        Assert.Null(request.Secrets);
-        Assert.DoesNotContain(fields, f => f.Name == "secrets");
     }
 
     private static async Task<byte[]> ReadSharedAsync(string path)

@@ -96,6 +96,10 @@ namespace FirstSip.Samples.Briefings.Migrations.Sqlite
                         .HasColumnType("TEXT")
                         .HasColumnName("request_id");
 
+                    b.Property<string>("SealedSecrets")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("sealed_secrets");
+
                     b.Property<string>("Settings")
                         .IsRequired()
                         .HasColumnType("TEXT")

@@ -1,6 +1,9 @@
 """A stand-in for the ``crewai`` package, for tests only.
 
-``Agent``, ``Task``, ``Crew``, ``Process`` and ``LLM`` keep what they are given. ``Crew.kickoff``
+``Agent``, ``Task``, ``Crew``, ``Process`` and ``LLM`` keep what they are given; ``Agent`` and
+``Task`` also take ``config=`` (a mapping from YAML), and :mod:`crewai.project` offers
+``CrewBase`` and the ``agent``, ``task`` and ``crew`` decorators, so an idiomatic CrewAI project
+builds as it would with CrewAI. ``Crew.kickoff``
 interpolates the inputs into the agents and tasks the way CrewAI does (``{name}`` placeholders),
 runs the tasks in order, hands each task the outputs of the tasks in its ``context``, calls each
 task's ``callback`` with a ``TaskOutput``, and returns a ``CrewOutput`` whose ``raw`` is Markdown.
@@ -39,10 +42,14 @@ class LLM:
 
 
 class Agent:
-    def __init__(self, role: str, goal: str, backstory: str, **kwargs: Any) -> None:
-        self.role = role
-        self.goal = goal
-        self.backstory = backstory
+    def __init__(self, role: Optional[str] = None, goal: Optional[str] = None, backstory: Optional[str] = None,
+                 config: Optional[Dict[str, Any]] = None, **kwargs: Any) -> None:
+        config = dict(config or {})
+        self.role = role if role is not None else config.get("role")
+        self.goal = goal if goal is not None else config.get("goal")
+        self.backstory = backstory if backstory is not None else config.get("backstory")
+        if not (self.role and self.goal and self.backstory):
+            raise ValueError("an Agent needs role, goal and backstory (arguments or config)")
         self.kwargs = kwargs
         self.llm = kwargs.get("llm")
         self.tools = kwargs.get("tools") or []
@@ -60,10 +67,17 @@ class TaskOutput:
 
 
 class Task:
-    def __init__(self, description: str, expected_output: str, agent: Optional[Agent] = None, **kwargs: Any) -> None:
-        self.description = description
-        self.expected_output = expected_output
+    def __init__(self, description: Optional[str] = None, expected_output: Optional[str] = None, agent: Optional[Agent] = None,
+                 config: Optional[Dict[str, Any]] = None, **kwargs: Any) -> None:
+        config = dict(config or {})
+        self.description = description if description is not None else config.get("description")
+        self.expected_output = expected_output if expected_output is not None else config.get("expected_output")
+        if not (self.description and self.expected_output):
+            raise ValueError("a Task needs description and expected_output (arguments or config)")
         self.agent = agent
+        # As in CrewAI, the config may name the agent and the context tasks; @CrewBase resolves the names.
+        self.config_agent = config.get("agent")
+        self.config_context = config.get("context")
         self.name = kwargs.get("name")
         self.context = kwargs.get("context")
         self.callback = kwargs.get("callback")
@@ -99,7 +113,10 @@ class Crew:
             "inputs": inputs,
             "agents": [
                 {"role": a.role, "goal": a.goal, "backstory": a.backstory,
-                 "llm": getattr(a.llm, "model", None), "tools": [type(t).__name__ for t in a.tools]}
+                 "llm": getattr(a.llm, "model", None),
+                 "llm_options": sorted(getattr(a.llm, "kwargs", {}) or {}),
+                 "llm_max_tokens": (getattr(a.llm, "kwargs", {}) or {}).get("max_tokens"),
+                 "tools": [getattr(t, "name", None) or type(t).__name__ for t in a.tools]}
                 for a in self.agents
             ],
             "tasks": [],

@@ -83,6 +83,10 @@ internal sealed class PluginCatalog : IPluginCatalog
             {
                 var plugin = PluginManifestReader.Load(folder);
                 plugins[plugin.Descriptor.Name] = plugin;
+                foreach (var warning in plugin.Descriptor.Warnings)
+                {
+                    _logger.PluginManifestWarning(plugin.Descriptor.Name, warning);
+                }
             }
             catch (PluginManifestException ex)
             {

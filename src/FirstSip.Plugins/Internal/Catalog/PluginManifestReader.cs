@@ -10,11 +10,17 @@ namespace FirstSip.Plugins.Internal.Catalog;
 /// <summary>A plugin loaded from its folder: the descriptor and the parsed settings schema.</summary>
 internal sealed record LoadedPlugin(PluginDescriptor Descriptor, JsonSchema Schema);
 
-/// <summary>Reads and checks <c>plugin.yaml</c> (manifest format 1) and the settings schema of one plugin folder.</summary>
+/// <summary>
+/// Reads and checks <c>plugin.yaml</c> (manifest format 1, written <c>1</c> or, as the original system wrote it, <c>v1</c>)
+/// and the settings schema of one plugin folder. Keys it does not know are kept as <see cref="PluginDescriptor.Metadata"/>;
+/// one that looks like a misspelt known key is also reported in <see cref="PluginDescriptor.Warnings"/>. The sidecar's
+/// <c>plugins.py</c> applies the same rules.
+/// </summary>
 internal static partial class PluginManifestReader
 {
     public const string ManifestFileName = "plugin.yaml";
     public const string DefaultSchemaFileName = "settings.schema.json";
+    public const string CrewFile = "crew/crew.py";
 
     private static readonly HashSet<string> KnownKeys =
     [
@@ -53,21 +59,28 @@ internal static partial class PluginManifestReader
         }
 
         var values = new Dictionary<string, YamlNode>(StringComparer.Ordinal);
-        foreach (var (keyNode, valueNode) in root.Children)
+        var metadata = new JsonObject();
+        var warnings = new List<string>();
+        foreach (var (keyNode, valueNode) in root.Children.OrderBy(c => (c.Key as YamlScalarNode)?.Value ?? "", StringComparer.Ordinal))
         {
             var key = (keyNode as YamlScalarNode)?.Value ?? "";
-            if (!KnownKeys.Contains(key))
+            if (KnownKeys.Contains(key))
             {
-                throw new PluginManifestException(folderName, $"{ManifestFileName}: unknown key '{key}'");
+                values[key] = valueNode;
+                continue;
             }
 
-            values[key] = valueNode;
+            metadata[key] = ToJson(valueNode);
+            if (NearMiss(key) is { } meant)
+            {
+                warnings.Add($"{ManifestFileName}: unknown key '{key}' is kept as metadata; did you mean '{meant}'?");
+            }
         }
 
-        var schemaVersion = RequiredScalar(values, "schema_version", folderName);
-        if (schemaVersion != "1")
+        var schemaVersion = OptionalScalar(values, "schema_version", folderName) ?? "1";
+        if (schemaVersion is not ("1" or "v1"))
         {
-            throw new PluginManifestException(folderName, $"{ManifestFileName}: unsupported schema_version {schemaVersion} (expected 1)");
+            throw new PluginManifestException(folderName, $"{ManifestFileName}: unsupported schema_version {schemaVersion} (expected 1 or v1)");
         }
 
         var name = RequiredScalar(values, "name", folderName);
@@ -76,7 +89,10 @@ internal static partial class PluginManifestReader
             throw new PluginManifestException(folderName, $"{ManifestFileName}: name '{name}' must equal the folder name and match [a-z0-9][a-z0-9-]*");
         }
 
-        var runtime = RequiredScalar(values, "runtime", folderName);
+        var runtime = OptionalScalar(values, "runtime", folderName)
+            ?? (File.Exists(Path.Combine(folder, CrewFile))
+                ? "crewai"
+                : throw new PluginManifestException(folderName, $"{ManifestFileName}: runtime is required (or a {CrewFile} for a CrewAI plugin)"));
         if (runtime is not ("python" or "crewai"))
         {
             throw new PluginManifestException(folderName, $"{ManifestFileName}: runtime must be python or crewai, not '{runtime}'");
@@ -130,6 +146,12 @@ internal static partial class PluginManifestReader
             {
                 throw new PluginManifestException(folderName, $"{schemaFile} is not a valid JSON schema: {ex.Message}");
             }
+
+            var problems = SchemaKeywords.Check(JsonNode.Parse(schemaJson));
+            if (problems.Count > 0)
+            {
+                throw new PluginManifestException(folderName, $"settings schema {schemaFile}: {string.Join("; ", problems)}");
+            }
         }
         else if (values.ContainsKey("settings_schema_path"))
         {
@@ -155,8 +177,62 @@ internal static partial class PluginManifestReader
             Capabilities = capabilities,
             DefaultConfig = defaultConfig,
             SettingsSchemaJson = schemaJson,
+            Metadata = metadata,
+            Warnings = warnings,
         };
         return new LoadedPlugin(descriptor, schema);
+    }
+
+    /// <summary>
+    /// The known key an unknown one probably means: compared case-insensitively, at most one edit (insertion, deletion,
+    /// substitution, swap of neighbours) from a known key shorter than 8 characters, or two from a longer one.
+    /// </summary>
+    internal static string? NearMiss(string key)
+    {
+        var lowered = key.ToLowerInvariant();
+        string? best = null;
+        var bestDistance = int.MaxValue;
+        foreach (var known in KnownKeys.Order(StringComparer.Ordinal))
+        {
+            var distance = EditDistance(lowered, known);
+            var limit = known.Length < 8 ? 1 : 2;
+            if (distance <= limit && distance < bestDistance)
+            {
+                best = known;
+                bestDistance = distance;
+            }
+        }
+
+        return best;
+    }
+
+    private static int EditDistance(string a, string b)
+    {
+        var rows = new int[a.Length + 1, b.Length + 1];
+        for (var i = 0; i <= a.Length; i++)
+        {
+            rows[i, 0] = i;
+        }
+
+        for (var j = 0; j <= b.Length; j++)
+        {
+            rows[0, j] = j;
+        }
+
+        for (var i = 1; i <= a.Length; i++)
+        {
+            for (var j = 1; j <= b.Length; j++)
+            {
+                var cost = a[i - 1] == b[j - 1] ? 0 : 1;
+                rows[i, j] = Math.Min(Math.Min(rows[i - 1, j] + 1, rows[i, j - 1] + 1), rows[i - 1, j - 1] + cost);
+                if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1])
+                {
+                    rows[i, j] = Math.Min(rows[i, j], rows[i - 2, j - 2] + 1);
+                }
+            }
+        }
+
+        return rows[a.Length, b.Length];
     }
 
     private static string RequiredScalar(Dictionary<string, YamlNode> values, string key, string plugin) =>

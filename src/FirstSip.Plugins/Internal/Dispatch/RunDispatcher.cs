@@ -35,6 +35,9 @@ internal sealed class RunDispatcher(
     public const string SecretsWithoutKeyError =
         "the run needs secrets but no seal key is configured (PluginRunStoreOptions.SealKey); secrets are never sent in the clear";
 
+    public const string StoredSecretsUnreadableError =
+        "the run's sealed secrets cannot be opened with the configured seal key (PluginRunStoreOptions.SealKey changed since the run started?)";
+
     private readonly byte[]? _sealKey = SecretSealer.ParseKey(options.Value.SealKey);
     private readonly LoopFailures _failures = new();
 
@@ -200,10 +203,10 @@ internal sealed class RunDispatcher(
         foreach (var run in claimed)
         {
             string? sealedSecrets = null;
-            IReadOnlyDictionary<string, string>? secrets;
+            IReadOnlyDictionary<string, string>? provided;
             try
             {
-                secrets = secretsProvider is null ? null : await secretsProvider.GetSecretsAsync(run, cancellationToken).ConfigureAwait(false);
+                provided = secretsProvider is null ? null : await secretsProvider.GetSecretsAsync(run, cancellationToken).ConfigureAwait(false);
             }
             catch (Exception ex) when (!cancellationToken.IsCancellationRequested)
             {
@@ -213,13 +216,32 @@ internal sealed class RunDispatcher(
                 continue;
             }
 
-            if (secrets is { Count: > 0 })
+            var secrets = new Dictionary<string, string>(provided ?? new Dictionary<string, string>(), StringComparer.Ordinal);
+            if (run.SealedSecrets is not null || secrets.Count > 0)
             {
                 if (_sealKey is null)
                 {
                     await FailAsync(db, run, SecretsWithoutKeyError, now, cancellationToken).ConfigureAwait(false);
                     outcomes[run.RunId] = null;
                     continue;
+                }
+
+                if (run.SealedSecrets is not null)
+                {
+                    // The run's own secrets (sealed when it started) win over the provider's.
+                    try
+                    {
+                        foreach (var (name, value) in SecretSealer.Open(_sealKey, run.RunId.ToString("D"), run.SealedSecrets))
+                        {
+                            secrets[name] = value;
+                        }
+                    }
+                    catch (Exception ex) when (ex is System.Security.Cryptography.CryptographicException or FormatException or JsonException)
+                    {
+                        await FailAsync(db, run, StoredSecretsUnreadableError, now, cancellationToken).ConfigureAwait(false);
+                        outcomes[run.RunId] = null;
+                        continue;
+                    }
                 }
 
                 sealedSecrets = SecretSealer.Seal(_sealKey, run.RunId.ToString("D"), secrets);

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Linq.Expressions;
 using System.Runtime.CompilerServices;
 using FirstSip.Plugins.Internal.Dispatch;
+using FirstSip.Plugins.Internal.Secrets;
 using FirstSip.Plugins.Internal.Storage;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;
@@ -26,6 +27,12 @@ internal sealed class PluginRunner(
 {
     public const int MaxPageSize = 1000;
 
+    public const string SecretsWithoutKeyProblem =
+        "the run has secrets (StartPluginRunRequest.Secrets or credentials given as _ settings such as _llm_api_key) but no seal key is " +
+        "configured (PluginRunStoreOptions.SealKey); secrets are never stored or sent in the clear";
+
+    private readonly byte[]? _sealKey = SecretSealer.ParseKey(options.Value.SealKey);
+
     public async Task<PluginRun> StartAsync(StartPluginRunRequest request, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(request);
@@ -48,7 +55,21 @@ internal sealed class PluginRunner(
 
         var storeOptions = options.Value;
         var plugin = catalog.GetPlugin(request.PluginName) ?? throw new UnknownPluginException(request.PluginName);
-        var validation = catalog.ValidateSettings(plugin.Name, request.Settings);
+
+        // Credentials given as settings (the original system's _llm_api_key) become the run's secrets, never settings.
+        var (settings, secrets) = RunCredentials.Split(request.Settings, plugin.SettingsSchemaJson);
+        foreach (var (name, value) in request.Secrets ?? new Dictionary<string, string>())
+        {
+            ArgumentException.ThrowIfNullOrEmpty(name, nameof(request));
+            secrets[name] = value ?? "";
+        }
+
+        if (secrets.Count > 0 && _sealKey is null)
+        {
+            throw new PluginSecretsException(plugin.Name, SecretsWithoutKeyProblem);
+        }
+
+        var validation = catalog.ValidateSettings(plugin.Name, settings);
         if (!validation.IsValid)
         {
             throw new InvalidPluginSettingsException(plugin.Name, validation.Errors);
@@ -87,7 +108,7 @@ internal sealed class PluginRunner(
                 }
             }
 
-            run = await InsertAsync(request, plugin, validation, now, cancellationToken).ConfigureAwait(false);
+            run = await InsertAsync(request, plugin, validation, secrets, now, cancellationToken).ConfigureAwait(false);
             if (ownTransaction is not null)
             {
                 await ownTransaction.CommitAsync(cancellationToken).ConfigureAwait(false);
@@ -112,6 +133,7 @@ internal sealed class PluginRunner(
         StartPluginRunRequest request,
         PluginDescriptor plugin,
         PluginSettingsValidation validation,
+        Dictionary<string, string> secrets,
         DateTimeOffset now,
         CancellationToken cancellationToken)
     {
@@ -145,6 +167,7 @@ internal sealed class PluginRunner(
             QueueDeadline = queueTimeoutSeconds is { } seconds ? now + TimeSpan.FromSeconds(seconds) : null,
             ExpiresAt = expiresAt,
             TraceParent = Activity.Current?.IdFormat == ActivityIdFormat.W3C ? Activity.Current.Id : null,
+            SealedSecrets = secrets.Count > 0 ? SecretSealer.Seal(_sealKey!, runId.ToString("D"), secrets) : null,
             Version = 1,
         };
 

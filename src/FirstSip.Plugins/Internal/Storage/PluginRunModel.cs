@@ -36,6 +36,7 @@ internal static class PluginRunModel
             b.Property(r => r.TimeoutSeconds).HasColumnName("timeout_seconds");
             b.Property(r => r.LastStep).HasColumnName("last_step").HasMaxLength(500);
             b.Property(r => r.TraceParent).HasColumnName("trace_parent").HasMaxLength(100);
+            b.Property(r => r.SealedSecrets).HasColumnName("sealed_secrets");
             b.Property(r => r.QueueTimeoutSeconds).HasColumnName("queue_timeout_seconds");
             b.Property(r => r.QueueDeadline).HasColumnName("queue_deadline");
             b.Property(r => r.ExpiresAt).HasColumnName("expires_at");

@@ -101,6 +101,10 @@ namespace FirstSip.Plugins.Internal.Storage.Migrations.Npgsql
                         .HasColumnType("character varying(64)")
                         .HasColumnName("request_id");
 
+                    b.Property<string>("SealedSecrets")
+                        .HasColumnType("text")
+                        .HasColumnName("sealed_secrets");
+
                     b.Property<string>("Settings")
                         .IsRequired()
                         .HasColumnType("text")
