@@ -88,10 +88,13 @@ class Outcomes:
         outcome: ExecutionOutcome,
         duration_ms: Optional[int] = None,
         redactor: Optional[Redactor] = None,
+        last_step: Optional[str] = None,
     ) -> None:
         """Publishes the result, acknowledges the request and writes the ``done`` key, atomically.
 
         :param redactor: the run's redactor; the outcome's error and output go through it first.
+        :param last_step: the last step the execution reported, sent as the result's ``last_step``
+            (progress events travel on another stream and may be applied after the result).
         :raises redis.exceptions.RedisError: Redis stayed unreachable for longer than the claim
             timeout; the request stays pending and another delivery runs it again.
         """
@@ -100,16 +103,18 @@ class Outcomes:
         elif outcome.error is not None:
             outcome = Redactor().outcome(outcome)
         traceparent = child_traceparent(request.traceparent)
+        if last_step is not None and redactor is not None:
+            last_step = redactor.values(last_step)
         fields = protocol.result_fields(
             request.run_id, outcome, worker=self.consumer, attempt=request.attempt,
-            duration_ms=duration_ms, traceparent=traceparent,
+            duration_ms=duration_ms, traceparent=traceparent, last_step=last_step,
         )
         size = len(fields["payload"].encode("utf-8"))
         if size > self.settings.max_result_bytes:
             outcome = ExecutionOutcome.failed(f"output too large ({size} bytes, limit {self.settings.max_result_bytes})")
             fields = protocol.result_fields(
                 request.run_id, outcome, worker=self.consumer, attempt=request.attempt,
-                duration_ms=duration_ms, traceparent=traceparent,
+                duration_ms=duration_ms, traceparent=traceparent, last_step=last_step,
             )
         done = protocol.done_value(outcome, request.attempt)
         delay = 0.2

@@ -188,6 +188,7 @@ def result_fields(
     attempt: Optional[int] = None,
     duration_ms: Optional[int] = None,
     traceparent: Optional[str] = None,
+    last_step: Optional[str] = None,
 ) -> Dict[str, str]:
     """The fields of a ``plugin:results`` entry for an outcome.
 
@@ -216,6 +217,8 @@ def result_fields(
         fields["duration_ms"] = str(duration_ms)
     if traceparent:
         fields["traceparent"] = traceparent
+    if last_step:
+        fields["last_step"] = last_step
     return fields
 
 

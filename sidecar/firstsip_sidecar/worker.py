@@ -27,7 +27,7 @@ import contextlib
 import logging
 import os
 import time
-from typing import TYPE_CHECKING, Dict, Optional, Set, Tuple, Union
+from typing import TYPE_CHECKING, Dict, List, Optional, Set, Tuple, Union
 
 from redis.exceptions import ResponseError
 
@@ -451,7 +451,10 @@ class Worker:
         timeout = request.timeout_seconds or manifest.timeout_seconds or self.settings.default_timeout_seconds
         budget = limits.budget(request, timeout, protocol.now_ms())
 
+        steps: List[str] = []
+
         async def on_step(step: str, message: Optional[str]) -> None:
+            steps.append(step)
             await outcomes.event(request, "step", step=step, message=message, redactor=redactor)
 
         execution = Execution(
@@ -499,4 +502,6 @@ class Worker:
                     request.run_id, execution.abandon_reason, entry_id,
                 )
             return
-        await outcomes.publish(entry_id, request, outcome, int(elapsed * 1000), redactor=redactor)
+        await outcomes.publish(
+            entry_id, request, outcome, int(elapsed * 1000), redactor=redactor, last_step=steps[-1] if steps else None,
+        )

@@ -136,8 +136,10 @@ def test_echo_run_publishes_events_and_result_fields(shared):
     assert kinds[0] == ("started", None)
     assert [step for kind, step in kinds if kind == "step"] == ["fetch", "write"]
     assert all(e["_fields"]["worker"] == sidecar.consumer and isinstance(e["at"], int) for e in events)
+    assert fields["last_step"] == "write"
     assert r.get(names.key(run_id, "done")) == "final:1"
-    assert not r.exists(names.key(run_id, "lease"))
+    # The lease is released after the result is published, not in the same transaction.
+    wait_for(lambda: not r.exists(names.key(run_id, "lease")), what="the lease released")
 
 
 def test_markdown_from_an_async_plugin_is_stored_as_a_briefing(shared):

@@ -32,6 +32,12 @@ public sealed record PluginResult
     /// <summary>Gets the execution time in milliseconds, if the worker reported it.</summary>
     public long? DurationMs { get; init; }
 
+    /// <summary>
+    /// Gets the last step the execution reported, if any (<c>last_step</c>). Progress events travel on another stream and may
+    /// be applied after the result; this makes the run's last step right at the moment it ends.
+    /// </summary>
+    public string? LastStep { get; init; }
+
     /// <summary>Gets the consumer name of the worker that ran the plugin, if reported.</summary>
     public string? Worker { get; init; }
 }

@@ -48,7 +48,8 @@ public sealed class PluginResultCodec : IStreamEntryCodec<PluginResult>, IPayloa
             }
         });
 
-        var count = 2 + (message.Attempt.HasValue ? 1 : 0) + (message.DurationMs.HasValue ? 1 : 0) + (message.Worker is null ? 0 : 1);
+        var count = 2 + (message.Attempt.HasValue ? 1 : 0) + (message.DurationMs.HasValue ? 1 : 0) + (message.Worker is null ? 0 : 1)
+            + (message.LastStep is null ? 0 : 1);
         var fields = new NameValueEntry[count + reserve];
         var i = 0;
         fields[i++] = new(WireFields.Payload, payload);
@@ -65,7 +66,12 @@ public sealed class PluginResultCodec : IStreamEntryCodec<PluginResult>, IPayloa
 
         if (message.Worker is { } worker)
         {
-            fields[i] = new(WireFields.Worker, worker);
+            fields[i++] = new(WireFields.Worker, worker);
+        }
+
+        if (message.LastStep is { } lastStep)
+        {
+            fields[i] = new(WireFields.LastStep, lastStep);
         }
 
         return fields;
@@ -119,6 +125,7 @@ public sealed class PluginResultCodec : IStreamEntryCodec<PluginResult>, IPayloa
             Attempt = attempt is >= 1 and <= int.MaxValue ? (int)attempt.Value : null,
             DurationMs = fields.GetInt64(WireJson.DurationMs) ?? payload.GetInt64("duration_ms"u8),
             Worker = fields.GetString(WireJson.Worker) ?? payload.GetString("worker"u8),
+            LastStep = fields.GetString(WireJson.LastStep),
         };
         return StreamDecodeResult<PluginResult>.Success(result, runId);
     }

@@ -172,4 +172,39 @@ public sealed class PaidWorkTests(ServersFixture servers) : IDisposable
         Assert.Equal(ResultOutcome.Duplicate, outcome);
         Assert.Equal(PluginRunStatus.Cancelled, (await host.GetRequiredAsync(run.RunId)).Status);
     }
+
+    [Theory]
+    [InlineData(Db.Sqlite)]
+    [InlineData(Db.Postgres)]
+    public async Task ResultWithItsLastStep_SetsIt_AndAWatcherSeesTheStepBeforeTheEnd_WhenTheStepsEventIsLate(Db db)
+    {
+        await using var host = await TestHost.CreateAsync(servers, _plugins, new TestHostOptions { Db = db, Start = false });
+        var run = await host.StartRunAsync();
+        await host.Dispatcher.DispatchOnceAsync(CancellationToken.None);
+        await host.HandleEventAsync(new PluginEvent { PluginRunId = run.RunId, Kind = PluginEventKind.Started, Attempt = 1 });
+
+        using var watching = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        var updates = new List<PluginRunUpdate>();
+        var first = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var watch = host.WithRunnerAsync(async runner =>
+        {
+            await foreach (var update in runner.WatchAsync(run.RunId, watching.Token))
+            {
+                updates.Add(update);
+                first.TrySetResult();
+            }
+
+            return true;
+        });
+        await first.Task.WaitAsync(TimeSpan.FromSeconds(30));
+
+        // The step's event is still on its way when the result arrives.
+        await host.ApplyAsync(new PluginResult { PluginRunId = run.RunId, Status = PluginResultStatus.Completed, Output = Briefing, Attempt = 1, LastStep = "review_task" });
+        await watch;
+
+        Assert.Equal("review_task", (await host.GetRequiredAsync(run.RunId)).LastStep);
+        var step = updates.FindIndex(u => u.Kind == PluginRunUpdateKind.Progress && u.Step == "review_task");
+        var end = updates.FindIndex(u => u.Status == PluginRunStatus.Completed && u.Kind == PluginRunUpdateKind.Status);
+        Assert.True(step >= 0 && step < end, string.Join(", ", updates.Select(u => $"{u.Kind}:{u.Status}:{u.Step}")));
+    }
 }

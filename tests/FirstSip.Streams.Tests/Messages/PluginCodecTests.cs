@@ -88,6 +88,7 @@ public sealed class PluginCodecTests
             Attempt = 2,
             DurationMs = 1234,
             Worker = "sidecar-a-1",
+            LastStep = "review_task",
         };
 
         var encoded = PluginResultCodec.Instance.Encode(result);

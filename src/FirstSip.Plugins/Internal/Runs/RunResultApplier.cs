@@ -59,6 +59,7 @@ internal sealed class RunResultApplier(
             PluginRun? run;
             ResultOutcome outcome;
             DateTimeOffset now;
+            string? previousStep;
             try
             {
                 run = await db.Runs.FirstOrDefaultAsync(r => r.RunId == result.PluginRunId, cancellationToken).ConfigureAwait(false);
@@ -83,6 +84,7 @@ internal sealed class RunResultApplier(
                 now = timeProvider.GetUtcNow();
                 var version = run.Version;
                 var timedOut = run.Status == PluginRunStatus.TimedOut ? run.Error : null;
+                previousStep = run.LastStep;
                 outcome = Transition(run, result, now);
                 if (timedOut is not null)
                 {
@@ -136,7 +138,7 @@ internal sealed class RunResultApplier(
             }
 
             context.Entry(run).State = EntityState.Detached;
-            Report(run, outcome, now);
+            Report(run, outcome, now, previousStep);
             activity?.SetTag("firstsip.result.outcome", outcome == ResultOutcome.Applied ? run.Status.ToWireString() : "retry");
             return outcome;
         }
@@ -171,6 +173,7 @@ internal sealed class RunResultApplier(
                     .SetProperty(r => r.QueueDeadline, run.QueueDeadline)
                     .SetProperty(r => r.RequestId, run.RequestId)
                     .SetProperty(r => r.DispatchFailures, run.DispatchFailures)
+                    .SetProperty(r => r.LastStep, run.LastStep)
                     .SetProperty(r => r.Version, run.Version),
                 cancellationToken)
             .ConfigureAwait(false);
@@ -179,6 +182,11 @@ internal sealed class RunResultApplier(
 
     private ResultOutcome Transition(PluginRun run, PluginResult result, DateTimeOffset now)
     {
+        if (result.LastStep is { Length: > 0 } lastStep)
+        {
+            run.LastStep = lastStep.Length > 500 ? lastStep[..500] : lastStep;
+        }
+
         if (result.Status == PluginResultStatus.Completed)
         {
             if (IsJson(result.Output))
@@ -226,8 +234,24 @@ internal sealed class RunResultApplier(
         return ResultOutcome.Applied;
     }
 
-    private void Report(PluginRun run, ResultOutcome outcome, DateTimeOffset now)
+    private void Report(PluginRun run, ResultOutcome outcome, DateTimeOffset now, string? previousStep)
     {
+        if (run.LastStep is { } step && step != previousStep)
+        {
+            // The step's own event has not been applied yet (it travels on the events stream): watchers see it before the end.
+            hub.Publish(new PluginRunUpdate
+            {
+                RunId = run.RunId,
+                Kind = PluginRunUpdateKind.Progress,
+                Status = run.Status,
+                Attempt = run.Attempt,
+                LastStep = step,
+                ProgressKind = "step",
+                Step = step,
+                At = now,
+            });
+        }
+
         if (outcome == ResultOutcome.RetryScheduled)
         {
             PluginRunsMetrics.Add(metrics.Retried, run.PluginName);

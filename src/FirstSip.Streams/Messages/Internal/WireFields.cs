@@ -22,6 +22,7 @@ internal static class WireFields
     public static readonly RedisValue Secrets = Utf8(WireJson.Secrets);
     public static readonly RedisValue DurationMs = Utf8(WireJson.DurationMs);
     public static readonly RedisValue Worker = Utf8(WireJson.Worker);
+    public static readonly RedisValue LastStep = Utf8(WireJson.LastStep);
 
     private static RedisValue Utf8(string text) => Encoding.UTF8.GetBytes(text);
 }
