@@ -22,6 +22,7 @@ internal sealed class PluginRunner(
     PluginRunsMetrics metrics,
     RequestQueueProbe queueProbe,
     IServiceScopeFactory scopeFactory,
+    RunDispatcher dispatcher,
     ILogger<PluginRunner> logger) : IPluginRunner
 {
     public const int MaxPageSize = 1000;
@@ -231,18 +232,26 @@ internal sealed class PluginRunner(
             ?? throw new KeyNotFoundException($"no plugin run {runId}");
     }
 
+    /// <summary>
+    /// Yields the run's state, then each transition once and in the order the run went through them (by the row's
+    /// version, whichever process made it), each progress event once (by its event stream id, whichever process
+    /// consumed it), with timestamps that never go back. Progress updates carry the status the watch last reported.
+    /// </summary>
     public async IAsyncEnumerable<PluginRunUpdate> WatchAsync(Guid runId, [EnumeratorCancellation] CancellationToken cancellationToken = default)
     {
         using var subscription = hub.Subscribe(runId);
         var run = await ReadInNewScopeAsync(runId, cancellationToken).ConfigureAwait(false)
             ?? throw new KeyNotFoundException($"no plugin run {runId}");
-        var last = RunUpdates.FromRun(run, timeProvider.GetUtcNow());
+        var last = RunUpdates.FromRun(run, Later(run.CreatedAt, timeProvider.GetUtcNow()));
         yield return last;
         if (last.IsTerminal)
         {
             yield break;
         }
 
+        var lastAt = last.At;
+        var seenEvents = new HashSet<string>(StringComparer.Ordinal);
+        var warnedPending = false;
         var pollInterval = options.Value.WatchPollInterval;
         while (true)
         {
@@ -251,13 +260,20 @@ internal sealed class PluginRunner(
             {
                 if (update.Kind == PluginRunUpdateKind.Progress)
                 {
-                    yield return update;
+                    if (update.EventId is { } eventId && !seenEvents.Add(eventId))
+                    {
+                        continue;
+                    }
+
+                    lastAt = Later(lastAt, update.At);
+                    yield return update with { Status = last.Status, Attempt = last.Attempt, At = lastAt };
                 }
                 else if (IsNewer(update, last))
                 {
-                    last = update;
-                    yield return update;
-                    if (update.IsTerminal)
+                    lastAt = Later(lastAt, update.At);
+                    last = update with { At = lastAt };
+                    yield return last;
+                    if (last.IsTerminal)
                     {
                         yield break;
                     }
@@ -269,16 +285,17 @@ internal sealed class PluginRunner(
                 continue;
             }
 
-            // The periodic re-read sees changes made by other processes (which notify no one here).
+            // The periodic re-read sees what no update told this process (pub/sub delivers at most once).
             run = await ReadInNewScopeAsync(runId, cancellationToken).ConfigureAwait(false);
             if (run is null)
             {
                 yield break;
             }
 
-            var current = RunUpdates.FromRun(run, timeProvider.GetUtcNow());
+            var current = RunUpdates.FromRun(run, Later(lastAt, timeProvider.GetUtcNow()));
             if (IsNewer(current, last))
             {
+                lastAt = current.At;
                 last = current;
                 yield return current;
                 if (current.IsTerminal)
@@ -286,11 +303,36 @@ internal sealed class PluginRunner(
                     yield break;
                 }
             }
+
+            if (!warnedPending && run.Status == PluginRunStatus.Pending && !DispatcherRuns()
+                && timeProvider.GetUtcNow() - run.CreatedAt is var pendingFor && pendingFor >= options.Value.PendingWarningAfter)
+            {
+                warnedPending = true;
+                logger.RunPendingWithoutDispatcher(runId, pendingFor);
+            }
         }
     }
 
-    private static bool IsNewer(PluginRunUpdate candidate, PluginRunUpdate last) =>
-        candidate.Status != last.Status || candidate.Attempt != last.Attempt || candidate.LastStep != last.LastStep;
+    /// <summary>Whether this process's dispatcher is running (the host was started and not stopped).</summary>
+    private bool DispatcherRuns() => dispatcher.ExecuteTask is { IsCompleted: false };
+
+    private static DateTimeOffset Later(DateTimeOffset a, DateTimeOffset b) => a >= b ? a : b;
+
+    /// <summary>
+    /// A status update is newer when the row's version grew; at the same version, only a newer step of the same
+    /// state counts (steps are stored without a new version). Updates without a version compare by content.
+    /// </summary>
+    internal static bool IsNewer(PluginRunUpdate candidate, PluginRunUpdate last)
+    {
+        if (candidate.Version > 0 && last.Version > 0)
+        {
+            return candidate.Version > last.Version
+                || (candidate.Version == last.Version && candidate.Status == last.Status
+                    && candidate.LastStep is not null && candidate.LastStep != last.LastStep);
+        }
+
+        return candidate.Status != last.Status || candidate.Attempt != last.Attempt || candidate.LastStep != last.LastStep;
+    }
 
     public async Task<bool> CancelAsync(Guid runId, string? reason = null, CancellationToken cancellationToken = default)
     {

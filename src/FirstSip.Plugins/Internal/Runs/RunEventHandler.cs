@@ -30,12 +30,12 @@ internal sealed class RunEventHandler(
             var scope = scopeFactory.CreateAsyncScope();
             await using (scope.ConfigureAwait(false))
             {
-                await ApplyAsync(scope.ServiceProvider.GetRequiredService<RunDbContextAccessor>(), message.Message, token).ConfigureAwait(false);
+                await ApplyAsync(scope.ServiceProvider.GetRequiredService<RunDbContextAccessor>(), message.Message, message.Id, token).ConfigureAwait(false);
             }
         }, cancellationToken);
     }
 
-    private async Task ApplyAsync(RunDbContextAccessor db, PluginEvent evt, CancellationToken cancellationToken)
+    private async Task ApplyAsync(RunDbContextAccessor db, PluginEvent evt, string eventId, CancellationToken cancellationToken)
     {
         var now = timeProvider.GetUtcNow();
         var step = evt.Kind == PluginEventKind.Step ? evt.Step : null;
@@ -113,6 +113,8 @@ internal sealed class RunEventHandler(
             Step = evt.Step,
             Message = evt.Message,
             At = evt.At == default ? now : evt.At,
+            Version = run.Version,
+            EventId = eventId,
         });
     }
 

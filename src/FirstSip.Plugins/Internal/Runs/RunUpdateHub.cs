@@ -3,17 +3,32 @@ using System.Threading.Channels;
 namespace FirstSip.Plugins.Internal.Runs;
 
 /// <summary>
-/// In-process fan-out of run updates to <see cref="IPluginRunner.WatchAsync"/> subscribers. Fed after commit by the
-/// runner, the result and event consumers, the dispatcher and the reaper. Watchers also re-read the row, so a
-/// missed or foreign update is seen at the next poll.
+/// Fan-out of run updates to <see cref="IPluginRunner.WatchAsync"/> subscribers. Fed after commit by the runner, the
+/// result and event consumers, the dispatcher and the reaper of this process, and, through the
+/// <see cref="RunUpdateRelay"/>, by those of every other process of the application (whichever replica consumed an
+/// event, every watcher sees it). Watchers also re-read the row, so an update the relay lost is seen at the next poll.
 /// </summary>
 internal sealed class RunUpdateHub
 {
     private readonly Lock _gate = new();
     private readonly Dictionary<Guid, List<Channel<PluginRunUpdate>>> _subscribers = [];
+    private readonly RunUpdateRelay? _relay;
+
+    /// <summary>A hub for this process alone.</summary>
+    public RunUpdateHub()
+    {
+    }
+
+    /// <summary>A hub that also sends and receives the updates of the application's other processes.</summary>
+    public RunUpdateHub(RunUpdateRelay relay)
+    {
+        _relay = relay;
+        relay.Attach(Deliver);
+    }
 
     public Subscription Subscribe(Guid runId)
     {
+        _relay?.EnsureSubscribed();
         var channel = Channel.CreateBounded<PluginRunUpdate>(new BoundedChannelOptions(256)
         {
             FullMode = BoundedChannelFullMode.DropOldest,
@@ -33,7 +48,15 @@ internal sealed class RunUpdateHub
         return new Subscription(this, runId, channel);
     }
 
+    /// <summary>Delivers an update made in this process to its watchers and to the other processes'.</summary>
     public void Publish(PluginRunUpdate update)
+    {
+        _relay?.Send(update);
+        Deliver(update);
+    }
+
+    /// <summary>Delivers an update to this process's watchers of its run.</summary>
+    private void Deliver(PluginRunUpdate update)
     {
         Channel<PluginRunUpdate>[] targets;
         lock (_gate)
@@ -92,5 +115,6 @@ internal static class RunUpdates
         LastStep = run.LastStep,
         Error = run.Error,
         At = at,
+        Version = run.Version,
     };
 }
