@@ -186,6 +186,7 @@ public static class PluginRunStoreServiceCollectionExtensions
         services.TryAddSingleton(TimeProvider.System);
         services.TryAddSingleton<IPluginCatalog, PluginCatalog>();
         services.TryAddSingleton<RunUpdateRelay>();
+        services.TryAddSingleton<RunEventBackfill>();
         services.TryAddSingleton<RunUpdateHub>();
         services.TryAddSingleton<DispatchSignal>();
         services.TryAddSingleton<CancelSignaler>();

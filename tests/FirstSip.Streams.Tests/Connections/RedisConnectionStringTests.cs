@@ -38,7 +38,7 @@ public sealed class RedisConnectionStringTests
     {
         var options = RedisConnectionString.Parse("redis://127.0.0.1:7000");
 
-        Assert.Equal("127.0.0.1:7000", Format.ToString(Assert.Single(options.EndPoints)));
+        Assert.Equal("127.0.0.1:7000", EndPointCollection.ToString(Assert.Single(options.EndPoints)));
     }
 
     [Fact]

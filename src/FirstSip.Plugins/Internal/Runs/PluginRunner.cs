@@ -23,6 +23,7 @@ internal sealed class PluginRunner(
     RequestQueueProbe queueProbe,
     IServiceScopeFactory scopeFactory,
     RunDispatcher dispatcher,
+    RunEventBackfill backfill,
     ILogger<PluginRunner> logger) : IPluginRunner
 {
     public const int MaxPageSize = 1000;
@@ -239,7 +240,7 @@ internal sealed class PluginRunner(
     /// </summary>
     public async IAsyncEnumerable<PluginRunUpdate> WatchAsync(Guid runId, [EnumeratorCancellation] CancellationToken cancellationToken = default)
     {
-        using var subscription = hub.Subscribe(runId);
+        using var subscription = await hub.SubscribeAsync(runId, cancellationToken).ConfigureAwait(false);
         var run = await ReadInNewScopeAsync(runId, cancellationToken).ConfigureAwait(false)
             ?? throw new KeyNotFoundException($"no plugin run {runId}");
         var last = RunUpdates.FromRun(run, Later(run.CreatedAt, timeProvider.GetUtcNow()));
@@ -270,6 +271,15 @@ internal sealed class PluginRunner(
                 }
                 else if (IsNewer(update, last))
                 {
+                    if (update.IsTerminal)
+                    {
+                        foreach (var missed in await MissedProgressAsync(run, update.Attempt, seenEvents, cancellationToken).ConfigureAwait(false))
+                        {
+                            lastAt = Later(lastAt, missed.At);
+                            yield return missed with { Status = last.Status, Attempt = last.Attempt, At = lastAt };
+                        }
+                    }
+
                     lastAt = Later(lastAt, update.At);
                     last = update with { At = lastAt };
                     yield return last;
@@ -292,9 +302,19 @@ internal sealed class PluginRunner(
                 yield break;
             }
 
-            var current = RunUpdates.FromRun(run, Later(lastAt, timeProvider.GetUtcNow()));
+            var current = RunUpdates.FromRun(run, timeProvider.GetUtcNow());
             if (IsNewer(current, last))
             {
+                if (current.IsTerminal)
+                {
+                    foreach (var missed in await MissedProgressAsync(run, run.Attempt, seenEvents, cancellationToken).ConfigureAwait(false))
+                    {
+                        lastAt = Later(lastAt, missed.At);
+                        yield return missed with { Status = last.Status, Attempt = last.Attempt, At = lastAt };
+                    }
+                }
+
+                current = current with { At = Later(lastAt, current.At) };
                 lastAt = current.At;
                 last = current;
                 yield return current;
@@ -313,22 +333,36 @@ internal sealed class PluginRunner(
         }
     }
 
+    /// <summary>The run's steps and starts this watch has not reported, read back from the event stream (no heartbeats).</summary>
+    private async Task<IEnumerable<PluginRunUpdate>> MissedProgressAsync(PluginRun run, int attempt, HashSet<string> seenEvents, CancellationToken cancellationToken)
+    {
+        var events = await backfill.ReadAsync(run, attempt, cancellationToken).ConfigureAwait(false);
+        return events.Where(e => e.ProgressKind != "heartbeat" && e.EventId is { } id && seenEvents.Add(id));
+    }
+
     /// <summary>Whether this process's dispatcher is running (the host was started and not stopped).</summary>
     private bool DispatcherRuns() => dispatcher.ExecuteTask is { IsCompleted: false };
 
     private static DateTimeOffset Later(DateTimeOffset a, DateTimeOffset b) => a >= b ? a : b;
 
     /// <summary>
-    /// A status update is newer when the row's version grew; at the same version, only a newer step of the same
-    /// state counts (steps are stored without a new version). Updates without a version compare by content.
+    /// A status update is newer when the row's version grew, or, at the same version, when it says something else
+    /// (a step is stored without a new version; so is a change made to the row by hand). An update with a lower version
+    /// is a late copy of an earlier state and is never reported: the status never goes back.
     /// </summary>
     internal static bool IsNewer(PluginRunUpdate candidate, PluginRunUpdate last)
     {
         if (candidate.Version > 0 && last.Version > 0)
         {
-            return candidate.Version > last.Version
-                || (candidate.Version == last.Version && candidate.Status == last.Status
-                    && candidate.LastStep is not null && candidate.LastStep != last.LastStep);
+            if (candidate.Version != last.Version)
+            {
+                return candidate.Version > last.Version;
+            }
+
+            if (candidate.Status == last.Status && candidate.Attempt == last.Attempt && candidate.LastStep is null)
+            {
+                return false;
+            }
         }
 
         return candidate.Status != last.Status || candidate.Attempt != last.Attempt || candidate.LastStep != last.LastStep;

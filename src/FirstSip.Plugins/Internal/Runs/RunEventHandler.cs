@@ -97,25 +97,7 @@ internal sealed class RunEventHandler(
             hub.PublishStatus(run, now);
         }
 
-        hub.Publish(new PluginRunUpdate
-        {
-            RunId = run.RunId,
-            Kind = PluginRunUpdateKind.Progress,
-            Status = run.Status,
-            Attempt = run.Attempt,
-            LastStep = run.LastStep,
-            ProgressKind = evt.Kind switch
-            {
-                PluginEventKind.Started => "started",
-                PluginEventKind.Step => "step",
-                _ => "heartbeat",
-            },
-            Step = evt.Step,
-            Message = evt.Message,
-            At = evt.At == default ? now : evt.At,
-            Version = run.Version,
-            EventId = eventId,
-        });
+        hub.Publish(RunUpdates.FromEvent(evt, eventId, run, now));
     }
 
     /// <summary>A poison progress event is logged; it carries no outcome, so the run goes on (its result or deadline ends it).</summary>

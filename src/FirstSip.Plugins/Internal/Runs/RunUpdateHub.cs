@@ -1,4 +1,5 @@
 using System.Threading.Channels;
+using FirstSip.Streams;
 
 namespace FirstSip.Plugins.Internal.Runs;
 
@@ -26,9 +27,36 @@ internal sealed class RunUpdateHub
         relay.Attach(Deliver);
     }
 
+    /// <summary>How long a new watcher waits for the relay's subscription before it reads the run anyway.</summary>
+    private static readonly TimeSpan RelayWait = TimeSpan.FromSeconds(2);
+
+    /// <summary>Subscribes to a run's updates, and waits (briefly, without failing) until other processes' updates arrive too.</summary>
+    public async Task<Subscription> SubscribeAsync(Guid runId, CancellationToken cancellationToken)
+    {
+        var subscription = Subscribe(runId);
+        if (_relay is not null)
+        {
+            try
+            {
+                await _relay.EnsureSubscribedAsync().WaitAsync(RelayWait, cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException)
+            {
+                // Redis is unreachable or slow: the watcher reads the database until the relay works.
+            }
+            catch (OperationCanceledException)
+            {
+                subscription.Dispose();
+                throw;
+            }
+        }
+
+        return subscription;
+    }
+
     public Subscription Subscribe(Guid runId)
     {
-        _relay?.EnsureSubscribed();
+        _ = _relay?.EnsureSubscribedAsync();
         var channel = Channel.CreateBounded<PluginRunUpdate>(new BoundedChannelOptions(256)
         {
             FullMode = BoundedChannelFullMode.DropOldest,
@@ -114,7 +142,37 @@ internal static class RunUpdates
         Attempt = run.Attempt,
         LastStep = run.LastStep,
         Error = run.Error,
-        At = at,
+        At = TransitionTime(run) ?? at,
         Version = run.Version,
+    };
+
+    /// <summary>When the run entered its current status, as stored (the same for every process that reads it).</summary>
+    private static DateTimeOffset? TransitionTime(PluginRun run) => run.Status switch
+    {
+        PluginRunStatus.Pending => run.NextAttemptAt is null ? run.CreatedAt : null,
+        PluginRunStatus.Dispatched => run.DispatchedAt,
+        PluginRunStatus.Running => run.StartedAt,
+        _ => run.CompletedAt,
+    };
+
+    /// <summary>Builds the progress update of an event on the event stream.</summary>
+    public static PluginRunUpdate FromEvent(PluginEvent evt, string eventId, PluginRun run, DateTimeOffset now) => new()
+    {
+        RunId = run.RunId,
+        Kind = PluginRunUpdateKind.Progress,
+        Status = run.Status,
+        Attempt = run.Attempt,
+        LastStep = run.LastStep,
+        ProgressKind = evt.Kind switch
+        {
+            PluginEventKind.Started => "started",
+            PluginEventKind.Step => "step",
+            _ => "heartbeat",
+        },
+        Step = evt.Step,
+        Message = evt.Message,
+        At = evt.At == default ? now : evt.At,
+        Version = run.Version,
+        EventId = eventId,
     };
 }

@@ -32,8 +32,12 @@ internal sealed class RunUpdateRelay(IServiceProvider services, IOptions<PluginS
     /// <summary>Sets where updates from other processes go.</summary>
     public void Attach(Action<PluginRunUpdate> deliver) => _deliver = deliver;
 
-    /// <summary>Subscribes once (again after a failure); watchers call it when they start.</summary>
-    public void EnsureSubscribed()
+    /// <summary>
+    /// Subscribes once (again after a failure); watchers call it when they start, and wait for it (briefly) before
+    /// they read the run, so nothing published between the read and the subscription is missed.
+    /// </summary>
+    /// <returns>A task that completes when the subscription is active (or faults when Redis refused it).</returns>
+    public Task EnsureSubscribedAsync()
     {
         lock (_gate)
         {
@@ -41,6 +45,8 @@ internal sealed class RunUpdateRelay(IServiceProvider services, IOptions<PluginS
             {
                 _subscribing = SubscribeAsync();
             }
+
+            return _subscribing;
         }
     }
 
@@ -79,7 +85,12 @@ internal sealed class RunUpdateRelay(IServiceProvider services, IOptions<PluginS
         }
         catch (Exception ex) when (ex is RedisException or TimeoutException or ObjectDisposedException or InvalidOperationException)
         {
-            logger.RunUpdateRelayFailed(ex);
+            if (!_publishFailureLogged)
+            {
+                _publishFailureLogged = true;
+                logger.RunUpdateRelayFailed(ex);
+            }
+
             throw;
         }
     }
