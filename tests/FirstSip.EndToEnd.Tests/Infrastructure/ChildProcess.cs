@@ -60,7 +60,15 @@ internal sealed class ChildProcess : IAsyncDisposable
 
         foreach (var (key, value) in environment)
         {
-            info.Environment[key] = value;
+            // A null value leaves the variable out (for example a stream name the process should take by default).
+            if (value is null)
+            {
+                info.Environment.Remove(key);
+            }
+            else
+            {
+                info.Environment[key] = value;
+            }
         }
 
         var process = new Process { StartInfo = info, EnableRaisingEvents = true };
