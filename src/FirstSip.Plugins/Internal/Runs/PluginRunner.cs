@@ -252,6 +252,7 @@ internal sealed class PluginRunner(
 
         var lastAt = last.At;
         var seenEvents = new HashSet<string>(StringComparer.Ordinal);
+        string? lastEventId = null;
         var warnedPending = false;
         var pollInterval = options.Value.WatchPollInterval;
         while (true)
@@ -261,9 +262,34 @@ internal sealed class PluginRunner(
             {
                 if (update.Kind == PluginRunUpdateKind.Progress)
                 {
-                    if (update.EventId is { } eventId && !seenEvents.Add(eventId))
+                    if (update.EventId is { } eventId)
                     {
-                        continue;
+                        if (seenEvents.Contains(eventId))
+                        {
+                            continue;
+                        }
+
+                        // Events of this run between the last one reported and this one, handled by other processes
+                        // and not relayed here yet (or lost), are reported first: the stream's order is the run's.
+                        if (lastEventId is null || RunEventBackfill.CompareIds(eventId, lastEventId) > 0)
+                        {
+                            foreach (var earlier in await backfill.ReadAsync(run, lastEventId, eventId, cancellationToken).ConfigureAwait(false))
+                            {
+                                if (earlier.EventId is { } earlierId && seenEvents.Add(earlierId))
+                                {
+                                    lastEventId = Max(lastEventId, earlierId);
+                                    lastAt = Later(lastAt, earlier.At);
+                                    yield return earlier with { Status = last.Status, Attempt = last.Attempt, At = lastAt };
+                                }
+                            }
+                        }
+
+                        if (!seenEvents.Add(eventId))
+                        {
+                            continue;
+                        }
+
+                        lastEventId = Max(lastEventId, eventId);
                     }
 
                     lastAt = Later(lastAt, update.At);
@@ -273,7 +299,7 @@ internal sealed class PluginRunner(
                 {
                     if (update.IsTerminal)
                     {
-                        foreach (var missed in await MissedProgressAsync(run, update.Attempt, seenEvents, cancellationToken).ConfigureAwait(false))
+                        foreach (var missed in await MissedProgressAsync(run, lastEventId, seenEvents, cancellationToken).ConfigureAwait(false))
                         {
                             lastAt = Later(lastAt, missed.At);
                             yield return missed with { Status = last.Status, Attempt = last.Attempt, At = lastAt };
@@ -307,7 +333,7 @@ internal sealed class PluginRunner(
             {
                 if (current.IsTerminal)
                 {
-                    foreach (var missed in await MissedProgressAsync(run, run.Attempt, seenEvents, cancellationToken).ConfigureAwait(false))
+                    foreach (var missed in await MissedProgressAsync(run, lastEventId, seenEvents, cancellationToken).ConfigureAwait(false))
                     {
                         lastAt = Later(lastAt, missed.At);
                         yield return missed with { Status = last.Status, Attempt = last.Attempt, At = lastAt };
@@ -333,12 +359,14 @@ internal sealed class PluginRunner(
         }
     }
 
-    /// <summary>The run's steps and starts this watch has not reported, read back from the event stream (no heartbeats).</summary>
-    private async Task<IEnumerable<PluginRunUpdate>> MissedProgressAsync(PluginRun run, int attempt, HashSet<string> seenEvents, CancellationToken cancellationToken)
+    /// <summary>The run's events after the last one this watch reported, read back from the event stream (no heartbeats).</summary>
+    private async Task<IEnumerable<PluginRunUpdate>> MissedProgressAsync(PluginRun run, string? lastEventId, HashSet<string> seenEvents, CancellationToken cancellationToken)
     {
-        var events = await backfill.ReadAsync(run, attempt, cancellationToken).ConfigureAwait(false);
+        var events = await backfill.ReadAsync(run, lastEventId, null, cancellationToken).ConfigureAwait(false);
         return events.Where(e => e.ProgressKind != "heartbeat" && e.EventId is { } id && seenEvents.Add(id));
     }
+
+    private static string Max(string? a, string b) => a is null || RunEventBackfill.CompareIds(b, a) > 0 ? b : a;
 
     /// <summary>Whether this process's dispatcher is running (the host was started and not stopped).</summary>
     private bool DispatcherRuns() => dispatcher.ExecuteTask is { IsCompleted: false };

@@ -1,3 +1,4 @@
+using System.Globalization;
 using FirstSip.Streams;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
@@ -6,10 +7,13 @@ using StackExchange.Redis;
 namespace FirstSip.Plugins.Internal.Runs;
 
 /// <summary>
-/// Reads a run's progress events back from the event stream. Progress and results travel on two streams, read by
-/// separate readers: a fast run's result can be applied before its steps are, so a watch that reaches the terminal
-/// state reads the steps it has not seen from the stream itself (XRANGE over the run's lifetime, no group) and
-/// reports them before the end. Best effort: entries trimmed away or an unreachable Redis give nothing.
+/// Reads a run's progress events back from the event stream (XRANGE, no group), which is their one order. The app
+/// group's readers split the stream between the application's processes, so events reach a watcher (through the
+/// relay) in the order the processes handled them, not always the stream's: when an event arrives, the watch reads
+/// the run's events between the last one it reported and this one, and reports them in stream order. Progress and
+/// results also travel on two streams, so a fast run's result can be applied before its steps are: a watch that
+/// reaches the end reads the rest. Best effort: entries trimmed away or an unreachable Redis give nothing, and the
+/// relayed copies are reported as they come.
 /// </summary>
 internal sealed class RunEventBackfill(IServiceProvider services, IOptions<PluginStreamsOptions> streamsOptions, TimeProvider timeProvider)
 {
@@ -19,7 +23,11 @@ internal sealed class RunEventBackfill(IServiceProvider services, IOptions<Plugi
     /// <summary>How far before the run's creation the read starts, for clocks that differ between hosts.</summary>
     private static readonly TimeSpan ClockSkew = TimeSpan.FromSeconds(5);
 
-    public async Task<IReadOnlyList<PluginRunUpdate>> ReadAsync(PluginRun run, int attempt, CancellationToken cancellationToken)
+    /// <summary>
+    /// Reads the run's events after <paramref name="afterId"/> (exclusive; from shortly before the run's creation when
+    /// null) up to <paramref name="toId"/> (inclusive; the stream's end when null), in stream order.
+    /// </summary>
+    public async Task<IReadOnlyList<PluginRunUpdate>> ReadAsync(PluginRun run, string? afterId, string? toId, CancellationToken cancellationToken)
     {
         var redis = services.GetService<IConnectionMultiplexer>();
         if (redis is null || !redis.IsConnected)
@@ -27,12 +35,12 @@ internal sealed class RunEventBackfill(IServiceProvider services, IOptions<Plugi
             return [];
         }
 
-        var from = Math.Max(0, (run.CreatedAt - ClockSkew).ToUnixTimeMilliseconds());
+        var from = afterId is null ? $"{Math.Max(0, (run.CreatedAt - ClockSkew).ToUnixTimeMilliseconds())}-0" : "(" + afterId;
         StreamEntry[] entries;
         try
         {
             entries = await redis.GetDatabase()
-                .StreamRangeAsync(streamsOptions.Value.EventsStream, $"{from}-0", "+", MaxEntries)
+                .StreamRangeAsync(streamsOptions.Value.EventsStream, from, toId ?? "+", MaxEntries)
                 .WaitAsync(cancellationToken)
                 .ConfigureAwait(false);
         }
@@ -46,15 +54,26 @@ internal sealed class RunEventBackfill(IServiceProvider services, IOptions<Plugi
         foreach (var entry in entries)
         {
             var decoded = PluginEventCodec.Instance.Decode(entry.Values);
-            if (decoded.IsPoison || decoded.Message is not { } evt || evt.PluginRunId != run.RunId
-                || (evt.Attempt is { } eventAttempt && eventAttempt != attempt))
+            if (!decoded.IsPoison && decoded.Message is { } evt && evt.PluginRunId == run.RunId)
             {
-                continue;
+                updates.Add(RunUpdates.FromEvent(evt, entry.Id.ToString(), run, now));
             }
-
-            updates.Add(RunUpdates.FromEvent(evt, entry.Id.ToString(), run, now));
         }
 
         return updates;
+    }
+
+    /// <summary>Compares two stream entry ids (<c>ms-seq</c>) in stream order.</summary>
+    public static int CompareIds(string a, string b)
+    {
+        static (long Ms, long Seq) Parse(string id)
+        {
+            var dash = id.IndexOf('-', StringComparison.Ordinal);
+            return dash < 0
+                ? (long.Parse(id, CultureInfo.InvariantCulture), 0)
+                : (long.Parse(id.AsSpan(0, dash), CultureInfo.InvariantCulture), long.Parse(id.AsSpan(dash + 1), CultureInfo.InvariantCulture));
+        }
+
+        return Parse(a).CompareTo(Parse(b));
     }
 }
