@@ -35,7 +35,7 @@ internal static class Commands
                 Output.Catalog(catalog.GetPlugins(), host.Services.GetRequiredService<SampleSettings>().Plugins);
             }
 
-            return ExitCompleted;
+            return catalog.GetPlugins().Count > 0 ? ExitCompleted : ExitNotCompleted;
         });
         return command;
     }
