@@ -71,6 +71,7 @@ public sealed class WebReplicaAndPageTests(EndToEndEnvironment environment)
         Assert.NotEmpty(links);
         Assert.All(links, link => Assert.Equal("noopener noreferrer nofollow", link.GetDomAttribute("rel")));
         Assert.DoesNotContain("**", browser.Driver.FindElement(By.Id("briefing")).Text, StringComparison.Ordinal);
+        ((IJavaScriptExecutor)browser.Driver).ExecuteScript("document.getElementById('briefing').scrollIntoView({ block: 'start' })");
         browser.Screenshot(Path.Combine(Repository.TestOutput, "web-page-briefing-rendered.png"));
 
         // A link to script, raw HTML and an image in plugin output render as nothing that runs.
