@@ -14,6 +14,7 @@ internal static class Commands
     private const int ExitCompleted = 0;
     private const int ExitNotCompleted = 1;
     private const int ExitRefused = 2;
+    private const int ExitUnavailable = 3;
     private const int ExitInterrupted = 130;
 
     private static readonly Option<bool> JsonOption = new("--json") { Description = "Print JSON instead of tables." };
@@ -31,10 +32,10 @@ internal static class Commands
             }
             else
             {
-                Output.Catalog(catalog.GetPlugins());
+                Output.Catalog(catalog.GetPlugins(), host.Services.GetRequiredService<SampleSettings>().Plugins);
             }
 
-            return ExitCompleted;
+            return catalog.GetPlugins().Count > 0 ? ExitCompleted : ExitNotCompleted;
         });
         return command;
     }
@@ -50,10 +51,18 @@ internal static class Commands
         var user = new Option<string>("--user") { Description = "The user the run is for.", DefaultValueFactory = _ => "1" };
         var wait = new Option<bool>("--wait") { Description = "Show live progress and end with the result (exit code 0 only when the run completed)." };
         var timeout = new Option<int?>("--timeout") { Description = "Execution timeout in seconds (default: the plugin's)." };
-        var command = new Command("run", "Start a plugin run.") { plugin, set, user, wait, timeout, JsonOption };
-        command.SetAction(async (parse, cancellationToken) =>
+        var cancelOnExit = new Option<bool>("--cancel-on-exit")
+        {
+            Description = "With --wait: when Ctrl+C or SIGTERM stops the wait, cancel the run too (by default the run goes on).",
+        };
+        var command = new Command("run", "Start a plugin run.") { plugin, set, user, wait, timeout, cancelOnExit, JsonOption };
+        command.SetAction(async (parse, commandToken) =>
         {
             using var host = ConsoleApp.Build();
+            // Ctrl+C and SIGTERM reach the host's lifetime; either way the wait stops at once.
+            using var stopping = CancellationTokenSource.CreateLinkedTokenSource(
+                commandToken, host.Services.GetRequiredService<IHostApplicationLifetime>().ApplicationStopping);
+            var cancellationToken = stopping.Token;
             await host.Services.EnsureSampleDatabaseAsync(cancellationToken).ConfigureAwait(false);
             var catalog = host.Services.GetRequiredService<IPluginCatalog>();
             var pluginName = parse.GetValue(plugin)!;
@@ -70,6 +79,16 @@ internal static class Commands
                 return ExitRefused;
             }
 
+            // Nothing is written while Redis does not answer: one line says where it was looked for and what to change.
+            if (await AppSideProbe.UnreachableAsync(host.Services, cancellationToken).ConfigureAwait(false) is { } address)
+            {
+                Output.Error($"Redis is not reachable at {address}. Start it, or point FIRSTSIP_REDIS (or FirstSip:Redis in appsettings.json) at it, " +
+                    "e.g. FIRSTSIP_REDIS=redis://127.0.0.1:6379.");
+                return ExitUnavailable;
+            }
+
+            // Whether another process will finish what this one starts, read before this host's own readers join.
+            var presence = parse.GetValue(wait) ? null : await AppSideProbe.ReadAsync(host.Services).ConfigureAwait(false);
             await host.StartAsync(cancellationToken).ConfigureAwait(false);
             try
             {
@@ -91,7 +110,10 @@ internal static class Commands
                 }
                 catch (UnknownPluginException e)
                 {
-                    Output.Error($"{e.Message}. Known plugins: {string.Join(", ", catalog.GetPlugins().Select(p => p.Name))}.");
+                    var known = catalog.GetPlugins();
+                    Output.Error(known.Count == 0
+                        ? $"{e.Message}: {Output.EmptyCatalog(host.Services.GetRequiredService<SampleSettings>().Plugins)}."
+                        : $"{e.Message}. Known plugins: {string.Join(", ", known.Select(p => p.Name))}.");
                     return ExitRefused;
                 }
                 catch (InvalidPluginSettingsException e)
@@ -109,6 +131,11 @@ internal static class Commands
                 {
                     run = await RunWatcher.WaitUntilDispatchedAsync(runner, run, cancellationToken).ConfigureAwait(false);
                     Output.Started(run, json);
+                    if (presence is not null)
+                    {
+                        Output.MissingProcesses(presence, json);
+                    }
+
                     return ExitCompleted;
                 }
 
@@ -118,7 +145,9 @@ internal static class Commands
                 }
                 catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
                 {
-                    Output.Interrupted(run);
+                    var cancelled = parse.GetValue(cancelOnExit)
+                        && await runner.CancelAsync(run.RunId, "cancelled from the console (--cancel-on-exit)", CancellationToken.None).ConfigureAwait(false);
+                    Output.Interrupted(run, cancelled);
                     return ExitInterrupted;
                 }
 
@@ -133,7 +162,8 @@ internal static class Commands
             }
             finally
             {
-                await host.StopAsync(CancellationToken.None).ConfigureAwait(false);
+                using var stopTimeout = new CancellationTokenSource(TimeSpan.FromSeconds(5));
+                await host.StopAsync(stopTimeout.Token).ConfigureAwait(false);
             }
         });
         return command;

@@ -20,16 +20,27 @@ internal static class ConsoleApp
 
         // The terminal belongs to the command's output; logs go to stderr, and only warnings unless `worker`.
         builder.Logging.ClearProviders();
-        builder.Logging.AddSimpleConsole(o =>
-        {
-            o.SingleLine = true;
-            o.TimestampFormat = "HH:mm:ss ";
-        });
-        builder.Logging.AddConsole(o => o.LogToStandardErrorThreshold = LogLevel.Trace);
         if (verbose)
         {
+            builder.Logging.AddSimpleConsole(o =>
+            {
+                o.SingleLine = true;
+                o.TimestampFormat = "HH:mm:ss ";
+            });
             builder.Logging.AddFilter("FirstSip", LogLevel.Information);
         }
+        else
+        {
+            builder.Logging.AddConsole(o => o.FormatterName = CompactConsoleFormatter.FormatterName)
+                .AddConsoleFormatter<CompactConsoleFormatter, Microsoft.Extensions.Logging.Console.ConsoleFormatterOptions>();
+        }
+
+        builder.Logging.AddConsole(o => o.LogToStandardErrorThreshold = LogLevel.Trace);
+
+        // Ctrl+C and SIGTERM stop the host; the commands watch for that too (see Commands.StoppingToken), and nothing
+        // is printed about it here.
+        builder.Services.Configure<ConsoleLifetimeOptions>(o => o.SuppressStatusMessages = true);
+        builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(5));
 
         builder.Services.AddFirstSipSample(builder.Configuration);
         return builder.Build();

@@ -27,8 +27,14 @@ internal static class Output
         return $"[{color}]{text}[/]";
     }
 
-    public static void Catalog(IEnumerable<PluginDescriptor> plugins)
+    public static void Catalog(IReadOnlyList<PluginDescriptor> plugins, string pluginDirectory)
     {
+        if (plugins.Count == 0)
+        {
+            Error(EmptyCatalog(pluginDirectory));
+            return;
+        }
+
         var table = new Table().Border(TableBorder.Rounded)
             .AddColumn("plugin").AddColumn("runtime").AddColumn("timeout").AddColumn("settings (default)");
         foreach (var plugin in plugins)
@@ -45,7 +51,7 @@ internal static class Output
         }
 
         AnsiConsole.Write(table);
-        AnsiConsole.MarkupLine("[grey]* required. Start one with: run <plugin> --set key=value --wait[/]");
+        AnsiConsole.MarkupLine($"[grey]* required. Start one with: {Markup.Escape(CommandPrefix)} run <plugin> --set key=value --wait[/]");
     }
 
     public static void SettingsErrors(InvalidPluginSettingsException e)
@@ -71,11 +77,58 @@ internal static class Output
             AnsiConsole.MarkupLine("[yellow]Redis is not reachable: the run is stored and is dispatched when a host with Redis runs (for example `worker`).[/]");
         }
 
-        AnsiConsole.MarkupLine($"[grey]Follow it with: show {run.RunId}[/]");
+        AnsiConsole.MarkupLine($"[grey]Follow it with: {Markup.Escape(CommandPrefix)} show {run.RunId}[/]");
     }
 
-    public static void Interrupted(PluginRun run) =>
-        AnsiConsole.MarkupLine($"[yellow]Stopped watching.[/] Run {run.RunId} goes on; see it with: show {run.RunId}");
+    /// <summary>What to start so a run handed off by <c>run</c> (without <c>--wait</c>) finishes; nothing when all runs.</summary>
+    public static void MissingProcesses(AppSideProbe.Presence presence, bool json)
+    {
+        var write = (string text) =>
+        {
+            if (json)
+            {
+                Console.Error.WriteLine($"warning: {text}");
+            }
+            else
+            {
+                AnsiConsole.MarkupLine($"[yellow]{Markup.Escape(text)}[/]");
+            }
+        };
+        if (presence.AppSide == 0)
+        {
+            write($"No app side runs (no worker or web host reads {presence.ResultsStream}): the run's result is applied only once one does. " +
+                  $"Start one: {CommandPrefix} worker (or ./run web), or use --wait.");
+        }
+
+        if (presence.Workers == 0)
+        {
+            write($"No sidecar reads {presence.RequestsStream}: the run waits until one starts. Start one: ./run sidecar.");
+        }
+    }
+
+    public static void Interrupted(PluginRun run, bool cancelled)
+    {
+        if (cancelled)
+        {
+            AnsiConsole.MarkupLine($"[yellow]Stopped watching and cancelled run {run.RunId}[/] (--cancel-on-exit).");
+        }
+        else
+        {
+            AnsiConsole.MarkupLine($"[yellow]Stopped watching.[/] Run {run.RunId} goes on (add --cancel-on-exit to cancel it instead); " +
+                $"see it with: {Markup.Escape(CommandPrefix)} show {run.RunId}, stop it with: {Markup.Escape(CommandPrefix)} cancel {run.RunId}");
+        }
+    }
+
+    /// <summary>Why the catalog is empty, and what to change.</summary>
+    public static string EmptyCatalog(string pluginDirectory) =>
+        (Directory.Exists(pluginDirectory)
+            ? $"the plugin folder {pluginDirectory} has no plugin (a folder with a plugin.yaml)"
+            : $"the plugin folder {pluginDirectory} does not exist")
+        + "; set FIRSTSIP_PLUGINS (or FirstSip:Plugins in appsettings.json) to the folder that holds the plugins, e.g. the repository's plugins/";
+
+    /// <summary>How the user calls this program: <c>./run cli</c> when started by the run script, the program's name otherwise.</summary>
+    public static string CommandPrefix =>
+        Environment.GetEnvironmentVariable("FIRSTSIP_CLI_NAME") is { Length: > 0 } name ? name : "FirstSip.Samples.Console";
 
     public static void Finished(PluginRun run, Briefing? briefing, bool json)
     {
@@ -104,12 +157,13 @@ internal static class Output
 
     public static void Briefing(Briefing briefing)
     {
-        var rows = new List<Spectre.Console.Rendering.IRenderable> { new Markup($"[bold]{Markup.Escape(briefing.Summary)}[/]") };
+        // The plugin writes Markdown: it is shown with terminal formatting, every piece of its text escaped.
+        var rows = new List<Spectre.Console.Rendering.IRenderable> { new Markup($"[bold]{MarkdownMarkup.ToMarkup(briefing.Summary)}[/]") };
         foreach (var section in briefing.Sections)
         {
             rows.Add(new Text(string.Empty));
-            rows.Add(new Markup($"[underline]{Markup.Escape(section.Title)}[/]"));
-            rows.Add(new Text(section.Content));
+            rows.Add(new Markup($"[underline]{MarkdownMarkup.ToMarkup(section.Title)}[/]"));
+            rows.Add(new Markup(MarkdownMarkup.ToMarkup(section.Content)));
         }
 
         AnsiConsole.Write(new Panel(new Rows(rows)).Header("briefing").Border(BoxBorder.Rounded).Expand());
@@ -155,20 +209,43 @@ internal static class Output
 
     public static void RunsTable(IReadOnlyList<PluginRun> runs, int total)
     {
-        var table = new Table().Border(TableBorder.Rounded)
-            .AddColumn("run").AddColumn("plugin").AddColumn("user").AddColumn("status").AddColumn("step").AddColumn("created");
+        // A run id is never wrapped: the columns after it are shown as far as the terminal's width allows them.
+        var columns = new List<(string Name, int Width, Func<PluginRun, Spectre.Console.Rendering.IRenderable> Cell)>
+        {
+            ("run", 36, run => new Text(run.RunId.ToString())),
+            ("status", 9, run => new Markup(StatusMarkup(run.Status))),
+            ("plugin", Math.Max(6, runs.Select(r => r.PluginName.Length).DefaultIfEmpty(0).Max()), run => new Text(run.PluginName)),
+            ("created", 14, run => new Text(run.CreatedAt.ToLocalTime().ToString("MM-dd HH:mm:ss", System.Globalization.CultureInfo.InvariantCulture))),
+            ("user", Math.Max(4, runs.Select(r => r.UserId.Length).DefaultIfEmpty(0).Max()), run => new Text(run.UserId)),
+            ("step", 12, run => new Text(run.LastStep ?? string.Empty)),
+        };
+        var shown = new List<(string Name, int Width, Func<PluginRun, Spectre.Console.Rendering.IRenderable> Cell)>();
+        var width = 1;
+        foreach (var column in columns)
+        {
+            // Each column costs its text plus a border and two spaces of padding.
+            if (shown.Count > 0 && width + column.Width + 3 > AnsiConsole.Profile.Width)
+            {
+                continue;
+            }
+
+            shown.Add(column);
+            width += column.Width + 3;
+        }
+
+        var table = new Table().Border(TableBorder.Rounded);
+        foreach (var column in shown)
+        {
+            table.AddColumn(new TableColumn(column.Name).NoWrap());
+        }
+
         foreach (var run in runs)
         {
-            table.AddRow(
-                new Text(run.RunId.ToString()),
-                new Text(run.PluginName),
-                new Text(run.UserId),
-                new Markup(StatusMarkup(run.Status)),
-                new Text(run.LastStep ?? string.Empty),
-                new Text(run.CreatedAt.ToLocalTime().ToString("yyyy-MM-dd HH:mm:ss", System.Globalization.CultureInfo.InvariantCulture)));
+            table.AddRow(shown.Select(c => c.Cell(run)));
         }
 
         AnsiConsole.Write(table);
-        AnsiConsole.MarkupLine($"[grey]{runs.Count} of {total} runs[/]");
+        var hidden = columns.Count - shown.Count;
+        AnsiConsole.MarkupLine($"[grey]{runs.Count} of {total} runs{(hidden > 0 ? $"; {hidden} columns hidden at this width (--json has every field)" : string.Empty)}[/]");
     }
 }

@@ -10,8 +10,10 @@ if (Console.IsOutputRedirected && int.TryParse(Environment.GetEnvironmentVariabl
 
 var root = new RootCommand("""
     FirstSip console host: start plugin runs, watch their progress and read their briefings.
-    Configuration: FIRSTSIP_REDIS (default localhost:6379), FIRSTSIP_DB (SQLite path or PostgreSQL
-    connection string; default data/firstsip.db), FIRSTSIP_PLUGINS (default ./plugins), or appsettings.json.
+    Configuration: FIRSTSIP_REDIS (default localhost:6379; redis://user:password@host:port/db works too),
+    FIRSTSIP_DB (SQLite path or PostgreSQL connection string; default $FIRSTSIP_DATA/firstsip.db),
+    FIRSTSIP_DATA (default data), FIRSTSIP_PLUGINS (default plugins), or appsettings.json. Relative paths are
+    resolved against the repository root when run from inside it.
     """);
 root.Subcommands.Add(Commands.Plugins());
 root.Subcommands.Add(Commands.Run());

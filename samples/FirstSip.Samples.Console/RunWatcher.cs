@@ -40,48 +40,49 @@ internal static class RunWatcher
         }
 
         AnsiConsole.MarkupLine($"Run [bold]{run.RunId}[/] of [bold]{Markup.Escape(run.PluginName)}[/] started.");
-        var started = DateTimeOffset.UtcNow;
+
+        // One clock for everything shown: the time since the run was created, from the updates' own timestamps
+        // (the watch keeps them in order whichever process made the change).
+        var origin = run.CreatedAt;
+        string Elapsed(DateTimeOffset at) => $"{Math.Max(0, (at - origin).TotalSeconds),6:0.0}s";
         await AnsiConsole.Status().Spinner(Spinner.Known.Dots).StartAsync("waiting for a worker…", async context =>
         {
             var lastStatus = run.Status;
-            var current = run;
             string? lastStep = null;
-            string Describe() => lastStatus switch
+            string Describe()
             {
-                PluginRunStatus.Pending => "waiting to be dispatched…",
-                PluginRunStatus.Dispatched => Output.WaitingText(current, null, DateTimeOffset.UtcNow) + "…",
-                PluginRunStatus.Running => lastStep is { } s ? $"running (after {s})…" : "running…",
-                _ => "finishing…",
-            };
+                var since = Output.Duration(DateTimeOffset.UtcNow - origin);
+                return lastStatus switch
+                {
+                    PluginRunStatus.Pending => $"waiting to be published… ({since})",
+                    PluginRunStatus.Dispatched => $"waiting for a worker… ({since})",
+                    PluginRunStatus.Running => lastStep is { } s ? $"running, after {s}… ({since})" : $"running… ({since})",
+                    _ => "finishing…",
+                };
+            }
 
-            // The spinner's text counts the wait up every second, between updates too.
+            // The spinner's text counts up every second, between updates too.
             using var stopTicking = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
             var ticking = TickAsync(() => context.Status(Describe()), stopTicking.Token);
             try
             {
                 await foreach (var update in runner.WatchAsync(run.RunId, cancellationToken).ConfigureAwait(false))
                 {
-                    if (update.Status == PluginRunStatus.Dispatched && current.DispatchedAt is null)
+                    if (update.Kind == PluginRunUpdateKind.Status && update.Status != lastStatus)
                     {
-                        current = await runner.GetAsync(run.RunId, cancellationToken).ConfigureAwait(false) ?? current;
-                    }
-
-                    var elapsed = (DateTimeOffset.UtcNow - started).TotalSeconds;
-                    if (update.Status != lastStatus)
-                    {
-                        AnsiConsole.MarkupLine($"[grey]{elapsed,6:0.0}s[/] {Output.StatusMarkup(update.Status)}");
+                        AnsiConsole.MarkupLine($"[grey]{Elapsed(update.At)}[/] {Output.StatusMarkup(update.Status)}");
                         lastStatus = update.Status;
                     }
 
-                    if (update.Step is { Length: > 0 } step)
+                    if (update.Kind == PluginRunUpdateKind.Progress && update.ProgressKind == "step" && update.Step is { Length: > 0 } step)
                     {
                         lastStep = step;
                         var message = update.Message is { Length: > 0 } m ? $" [grey]{Markup.Escape(Shorten(m))}[/]" : string.Empty;
-                        AnsiConsole.MarkupLine($"[grey]{elapsed,6:0.0}s[/]   step [bold]{Markup.Escape(step)}[/]{message}");
+                        AnsiConsole.MarkupLine($"[grey]{Elapsed(update.At)}[/]   step [bold]{Markup.Escape(step)}[/]{message}");
                     }
 
                     context.Status(Describe());
-                    if (update.Status.IsTerminal())
+                    if (update.IsTerminal)
                     {
                         break;
                     }

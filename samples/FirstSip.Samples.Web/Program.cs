@@ -3,6 +3,7 @@ using FirstSip.Samples.Briefings;
 using FirstSip.Samples.Web;
 using FirstSip.Streams;
 using Microsoft.AspNetCore.Diagnostics.HealthChecks;
+using Microsoft.Extensions.Diagnostics.HealthChecks;
 using OpenTelemetry;
 using OpenTelemetry.Metrics;
 using OpenTelemetry.Resources;
@@ -19,7 +20,10 @@ if (string.IsNullOrEmpty(builder.Configuration["urls"]) && string.IsNullOrEmpty(
 builder.Services.AddFirstSipSample(builder.Configuration);
 builder.Services.AddHealthChecks()
     .AddPluginStreams(tags: ["ready"])
-    .AddDbContextCheck<BriefingsDbContext>("database", tags: ["ready"]);
+    .AddDbContextCheck<BriefingsDbContext>("database", tags: ["ready"])
+    .AddCheck<CatalogHealthCheck>("catalog", tags: ["ready"])
+    // Runs nobody publishes (Redis unreachable for a minute) are reported, without taking the host out of rotation.
+    .AddPluginRunStore(failureStatus: HealthStatus.Degraded, tags: ["ready"]);
 builder.Services.ConfigureHttpJsonOptions(o =>
 {
     o.SerializerOptions.PropertyNamingPolicy = RunRecord.JsonOptions.PropertyNamingPolicy;
@@ -47,6 +51,15 @@ else if (builder.Configuration.GetValue<bool>("FIRSTSIP_TRACE_CONSOLE"))
 
 var app = builder.Build();
 await app.Services.EnsureSampleDatabaseAsync();
+
+// Say where everything is read from: relative paths are resolved against the repository root, not the project folder.
+var settings = app.Services.GetRequiredService<SampleSettings>();
+var catalog = CatalogState.Read(app.Services.GetRequiredService<IPluginCatalog>(), settings);
+app.Logger.Settings(catalog.PluginDirectory, catalog.Plugins, settings.UsesPostgres ? "PostgreSQL" : settings.Database);
+if (catalog.Problem is { } problem)
+{
+    app.Logger.CatalogEmpty(problem);
+}
 
 app.UseDefaultFiles();
 app.UseStaticFiles();

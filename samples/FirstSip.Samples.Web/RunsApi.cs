@@ -21,6 +21,8 @@ internal static class RunsApi
 
         api.MapGet("/plugins", (IPluginCatalog catalog) => catalog.GetPlugins().Select(PluginRecord.From));
 
+        api.MapGet("/catalog", (IPluginCatalog catalog, SampleSettings settings) => CatalogState.Read(catalog, settings));
+
         api.MapPost("/runs", StartRunAsync);
 
         api.MapGet("/queue", async (IPluginRunner runner, Guid? run_id, CancellationToken cancellationToken) =>
@@ -79,9 +81,10 @@ internal static class RunsApi
                 ? TypedResults.NotFound(new ApiError($"no run with id {id}"))
                 : TypedResults.ServerSentEvents(RunEventsAsync(runner, id, cancellationToken)));
 
-        api.MapGet("/runs/{id:guid}/briefing", async Task<Results<Ok<Briefing>, NotFound<ApiError>>> (Guid id, BriefingsDbContext db, CancellationToken cancellationToken) =>
+        // The briefing with its Markdown rendered to sanitized HTML (summary_html, sections[].content_html).
+        api.MapGet("/runs/{id:guid}/briefing", async Task<Results<Ok<BriefingView>, NotFound<ApiError>>> (Guid id, BriefingsDbContext db, CancellationToken cancellationToken) =>
             await db.Briefings.AsNoTracking().SingleOrDefaultAsync(b => b.RunId == id, cancellationToken) is { } briefing
-                ? TypedResults.Ok(briefing)
+                ? TypedResults.Ok(BriefingView.From(briefing))
                 : TypedResults.NotFound(new ApiError($"run {id} has no briefing")));
 
         api.MapGet("/briefings", async (BriefingsDbContext db, string? user_id, CancellationToken cancellationToken) =>

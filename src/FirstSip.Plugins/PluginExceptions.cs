@@ -86,3 +86,36 @@ public sealed class PluginSecretsException : FirstSipException
     /// <summary>Gets what is wrong.</summary>
     public string Problem { get; }
 }
+
+/// <summary>A wait on a run ended before the run did (<see cref="PluginRunnerExtensions.WaitAsync(IPluginRunner, Guid, TimeSpan, CancellationToken)"/>). The run goes on.</summary>
+public sealed class PluginRunWaitTimeoutException : TimeoutException
+{
+    /// <summary>Initializes a new instance of the <see cref="PluginRunWaitTimeoutException"/> class.</summary>
+    /// <param name="run">The run as it was when the wait ended.</param>
+    /// <param name="timeout">How long the wait lasted.</param>
+    /// <exception cref="ArgumentNullException"><paramref name="run"/> is null.</exception>
+    public PluginRunWaitTimeoutException(PluginRun run, TimeSpan timeout)
+        : base(BuildMessage(run, timeout))
+    {
+        Run = run;
+        Timeout = timeout;
+    }
+
+    /// <summary>Gets the run as it was when the wait ended.</summary>
+    public PluginRun Run { get; }
+
+    /// <summary>Gets how long the wait lasted.</summary>
+    public TimeSpan Timeout { get; }
+
+    private static string BuildMessage(PluginRun run, TimeSpan timeout)
+    {
+        ArgumentNullException.ThrowIfNull(run);
+        var hint = run.Status switch
+        {
+            PluginRunStatus.Pending => ": it is still pending, so no process has published it (is the host started, and is Redis reachable?)",
+            PluginRunStatus.Dispatched => ": it is on the request stream and no worker has started it (is a sidecar running?)",
+            _ => string.Empty,
+        };
+        return $"run {run.RunId} did not end within {timeout.TotalSeconds:0.###} s (status {run.Status.ToWireString()}){hint}";
+    }
+}

@@ -115,6 +115,15 @@ public class PluginRunStoreOptions
     [Range(typeof(TimeSpan), "00:00:00.001", "00:10:00")]
     public TimeSpan WatchPollInterval { get; set; } = TimeSpan.FromSeconds(1);
 
+    /// <summary>
+    /// Gets or sets how long a watched run may stay <see cref="PluginRunStatus.Pending"/> in a process that runs no
+    /// dispatcher (its host was never started) before <see cref="IPluginRunner.WatchAsync"/> and
+    /// <see cref="IPluginRunner.WaitAsync"/> log a warning that says what to start. It is logged once per watch.
+    /// </summary>
+    /// <value>Default: 10 seconds.</value>
+    [Range(typeof(TimeSpan), "00:00:00", "1.00:00:00")]
+    public TimeSpan PendingWarningAfter { get; set; } = TimeSpan.FromSeconds(10);
+
     /// <summary>Gets or sets how long an idempotency key stays in force when the request sets no window.</summary>
     /// <value>Default: 30 minutes.</value>
     [Range(typeof(TimeSpan), "00:00:00", "365.00:00:00")]

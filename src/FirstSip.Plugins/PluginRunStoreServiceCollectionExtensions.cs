@@ -185,6 +185,8 @@ public static class PluginRunStoreServiceCollectionExtensions
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<PluginRunStoreOptions>, PluginRunStoreOptionsCustomValidator>());
         services.TryAddSingleton(TimeProvider.System);
         services.TryAddSingleton<IPluginCatalog, PluginCatalog>();
+        services.TryAddSingleton<RunUpdateRelay>();
+        services.TryAddSingleton<RunEventBackfill>();
         services.TryAddSingleton<RunUpdateHub>();
         services.TryAddSingleton<DispatchSignal>();
         services.TryAddSingleton<CancelSignaler>();

@@ -43,6 +43,12 @@ public sealed record PluginRunUpdate
     /// <summary>Gets when the update happened (UTC).</summary>
     public DateTimeOffset At { get; init; }
 
+    /// <summary>Gets the stored run's version at a status update (it grows with every transition), 0 when unknown.</summary>
+    internal long Version { get; init; }
+
+    /// <summary>Gets, for a progress update, the id of its entry on the event stream (unique per event).</summary>
+    internal string? EventId { get; init; }
+
     /// <summary>Gets whether the run is terminal at this update (the watch ends after it).</summary>
     public bool IsTerminal => Kind == PluginRunUpdateKind.Status && Status.IsTerminal();
 }

@@ -8,7 +8,11 @@ namespace FirstSip.Streams;
 /// </summary>
 public class PluginStreamsOptions
 {
-    /// <summary>Gets or sets the StackExchange.Redis configuration string (for example <c>localhost:6379,ssl=true,user=app,password=...</c>).</summary>
+    /// <summary>
+    /// Gets or sets the Redis address: a StackExchange.Redis configuration string (for example
+    /// <c>localhost:6379,ssl=true,user=app,password=...</c>) or a Redis URL as the sidecar takes it
+    /// (<c>redis://[[user]:password@]host[:port][/db]</c>, <c>rediss://</c> for TLS).
+    /// </summary>
     /// <value>
     /// <see langword="null"/> by default. One of <see cref="ConnectionString"/> and <see cref="Configuration"/> is required
     /// unless the host registers its own <see cref="IConnectionMultiplexer"/>.

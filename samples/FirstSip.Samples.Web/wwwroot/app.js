@@ -1,6 +1,7 @@
 // FirstSip web sample: a form generated from the plugin's settings schema, the runs table, a run's
-// live progress over server-sent events, and its briefing. Plugin output is only ever put into the
-// page as text (textContent), never as HTML, so a briefing cannot inject markup or script.
+// live progress over server-sent events, and its briefing. Plugin output is put into the page as text
+// (textContent), except a briefing's Markdown, which the server renders to HTML with raw HTML disabled and
+// then sanitizes (summary_html, content_html): text formatting, lists and http(s) links only, no script.
 "use strict";
 
 const TERMINAL = new Set(["completed", "failed", "timed_out", "cancelled"]);
@@ -193,12 +194,20 @@ function setStatus(run) {
   $("run-error").textContent = run.error ?? "";
 }
 
+// The server's sanitized HTML of the briefing's Markdown; plain text when a briefing comes without it.
+function setHtml(node, html, text) {
+  if (typeof html === "string") node.innerHTML = html;
+  else node.textContent = text ?? "";
+}
+
 function renderBriefing(briefing) {
   $("briefing").hidden = false;
-  $("briefing-summary").textContent = briefing.summary ?? "";
+  setHtml($("briefing-summary"), briefing.summary_html, briefing.summary);
   const sections = (briefing.sections ?? []).map((section) => {
     const part = el("section");
-    part.append(el("h4", section.title), el("p", section.content));
+    const content = el("div", null, { class: "content" });
+    setHtml(content, section.content_html, section.content);
+    part.append(el("h4", section.title), content);
     return part;
   });
   $("briefing-sections").replaceChildren(...sections);
@@ -262,8 +271,18 @@ async function cancelRun() {
   if (runId) await api(`/api/runs/${runId}/cancel`, { method: "POST" });
 }
 
+// An empty catalog is said on the page, with the folder the host reads and what to change.
+async function showCatalogProblem() {
+  const catalog = await api("/api/catalog");
+  const problem = $("catalog-problem");
+  problem.textContent = catalog.problem ?? "";
+  problem.hidden = !catalog.problem;
+  $("start-button").disabled = Boolean(catalog.problem);
+}
+
 async function init() {
   plugins = await api("/api/plugins");
+  if (plugins.length === 0) await showCatalogProblem();
   $("plugin").replaceChildren(...plugins.map((p) => el("option", p.name, { value: p.name })));
   $("plugin").addEventListener("change", renderSettings);
   $("run-form").addEventListener("submit", startRun);

@@ -14,7 +14,7 @@ internal sealed partial class PluginStreamsOptionsValidator : IValidateOptions<P
 internal sealed class PluginStreamsOptionsCustomValidator : IValidateOptions<PluginStreamsOptions>
 {
     public const string MissingConnectionMessage =
-        "PluginStreamsOptions: set ConnectionString (a StackExchange.Redis configuration string such as \"localhost:6379\") or Configuration, or register an IConnectionMultiplexer in the container.";
+        "PluginStreamsOptions: set ConnectionString (a StackExchange.Redis configuration string such as \"localhost:6379\" or a URL such as \"redis://localhost:6379/0\") or Configuration, or register an IConnectionMultiplexer in the container.";
 
     private readonly PluginStreamsMarker _marker;
 
@@ -32,11 +32,11 @@ internal sealed class PluginStreamsOptionsCustomValidator : IValidateOptions<Plu
         {
             try
             {
-                _ = ConfigurationOptions.Parse(options.ConnectionString);
+                _ = RedisConnectionString.Parse(options.ConnectionString);
             }
             catch (ArgumentException ex)
             {
-                builder.AddError($"PluginStreamsOptions.ConnectionString is not a valid StackExchange.Redis configuration: {ex.Message}");
+                builder.AddError($"PluginStreamsOptions.ConnectionString is neither a valid StackExchange.Redis configuration nor a Redis URL: {ex.Message}");
             }
         }
 

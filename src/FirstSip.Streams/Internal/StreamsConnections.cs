@@ -39,7 +39,7 @@ internal static class StreamsConnections
         }
         else if (!string.IsNullOrWhiteSpace(options.ConnectionString))
         {
-            configuration = ConfigurationOptions.Parse(options.ConnectionString);
+            configuration = RedisConnectionString.Parse(options.ConnectionString);
         }
         else if (shared is not null)
         {

@@ -30,6 +30,9 @@ internal sealed class ChildProcess : IAsyncDisposable
 
     public bool HasExited => _process.HasExited;
 
+    /// <summary>Gets the exit code, once <see cref="Exited"/> has completed.</summary>
+    public int ExitCode => _process.ExitCode;
+
     public Task Exited => _exited.Task;
 
     public string Output
@@ -60,7 +63,15 @@ internal sealed class ChildProcess : IAsyncDisposable
 
         foreach (var (key, value) in environment)
         {
-            info.Environment[key] = value;
+            // A null value leaves the variable out (for example a stream name the process should take by default).
+            if (value is null)
+            {
+                info.Environment.Remove(key);
+            }
+            else
+            {
+                info.Environment[key] = value;
+            }
         }
 
         var process = new Process { StartInfo = info, EnableRaisingEvents = true };
@@ -79,7 +90,22 @@ internal sealed class ChildProcess : IAsyncDisposable
         return child;
     }
 
-    /// <summary>Sends a signal to the process (SIGTERM = 15, SIGKILL = 9).</summary>
+    /// <summary>Waits until the process has printed <paramref name="text"/> (or ended, or the time is up).</summary>
+    public async Task WaitForOutputAsync(string text, TimeSpan timeout)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        while (!Output.Contains(text, StringComparison.Ordinal))
+        {
+            if (_process.HasExited || DateTime.UtcNow > deadline)
+            {
+                throw new TimeoutException($"{Name} did not print '{text}'{(_process.HasExited ? " before it ended" : $" within {timeout}")}. Its output:\n{Output}");
+            }
+
+            await Task.Delay(50);
+        }
+    }
+
+    /// <summary>Sends a signal to the process (SIGINT = 2, SIGTERM = 15, SIGKILL = 9).</summary>
     public void Signal(int signal)
     {
         if (!_process.HasExited)

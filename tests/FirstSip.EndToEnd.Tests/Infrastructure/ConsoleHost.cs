@@ -13,7 +13,13 @@ internal sealed class ConsoleHost(Lane lane, string database)
 
     public async Task<ConsoleResult> RunAsync(params string[] arguments) => await RunAsync(TimeSpan.FromSeconds(90), arguments);
 
-    public async Task<ConsoleResult> RunAsync(TimeSpan timeout, params string[] arguments)
+    /// <summary>Runs a command with some variables of its own (a null value leaves the variable out).</summary>
+    public Task<ConsoleResult> RunWithAsync(IReadOnlyDictionary<string, string?> variables, params string[] arguments) =>
+        RunAsync(TimeSpan.FromSeconds(90), arguments, variables);
+
+    public Task<ConsoleResult> RunAsync(TimeSpan timeout, params string[] arguments) => RunAsync(timeout, arguments, null);
+
+    private async Task<ConsoleResult> RunAsync(TimeSpan timeout, string[] arguments, IReadOnlyDictionary<string, string?>? variables)
     {
         var info = new ProcessStartInfo("dotnet")
         {
@@ -34,6 +40,11 @@ internal sealed class ConsoleHost(Lane lane, string database)
         }
 
         info.Environment["COLUMNS"] = "160";
+        foreach (var (key, value) in variables ?? new Dictionary<string, string?>())
+        {
+            info.Environment[key] = value;
+        }
+
         using var process = Process.Start(info)!;
         var output = process.StandardOutput.ReadToEndAsync();
         var error = process.StandardError.ReadToEndAsync();

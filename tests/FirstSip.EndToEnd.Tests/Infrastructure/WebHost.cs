@@ -24,8 +24,15 @@ internal sealed class WebHost : IAsyncDisposable
 
     public string Output => _process.Output;
 
-    public static async Task<WebHost> StartAsync(Lane lane, string database)
+    /// <summary>Starts the web host and waits until it is ready (or, with <paramref name="probe"/>, until that path answers 200).</summary>
+    public static async Task<WebHost> StartAsync(Lane lane, string database, IReadOnlyDictionary<string, string?>? extra = null, string probe = "/health/ready")
     {
+        var variables = new Dictionary<string, string?>(lane.HostVariables(database));
+        foreach (var (key, value) in extra ?? new Dictionary<string, string?>())
+        {
+            variables[key] = value;
+        }
+
         var port = FreePort.Next();
         var address = new Uri($"http://127.0.0.1:{port.ToString(CultureInfo.InvariantCulture)}/");
         var process = ChildProcess.Start(
@@ -36,14 +43,14 @@ internal sealed class WebHost : IAsyncDisposable
                 "--urls", address.ToString().TrimEnd('/'),
                 "--contentRoot", Path.Combine(Repository.Root, "samples", "FirstSip.Samples.Web"),
             ],
-            lane.HostVariables(database));
+            variables);
         var host = new WebHost(process, address, database);
         var deadline = DateTime.UtcNow.AddSeconds(60);
         while (DateTime.UtcNow < deadline && !process.HasExited)
         {
             try
             {
-                using var response = await host.Client.GetAsync(new Uri("/health/ready", UriKind.Relative));
+                using var response = await host.Client.GetAsync(new Uri(probe, UriKind.Relative));
                 if (response.StatusCode == HttpStatusCode.OK)
                 {
                     return host;

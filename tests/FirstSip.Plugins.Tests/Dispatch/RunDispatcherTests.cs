@@ -158,6 +158,14 @@ public sealed class RunDispatcherTests(ServersFixture servers) : IDisposable
         Assert.Equal(PluginRunStatus.Completed, finished.Status);
         Assert.Equal("""{"summary":"Three stories.","sections":[]}""", finished.Output);
         Assert.NotNull(finished.StartedAt);
+        // The result's span ends when its handler returns, after the commit a watcher may already have seen.
+        await Eventually.UntilAsync(() =>
+        {
+            lock (stopped)
+            {
+                return Task.FromResult(stopped.Any(a => a.DisplayName == "plugin run result"));
+            }
+        }, TimeSpan.FromSeconds(30), "the result's span to end");
         Activity[] spans;
         lock (stopped)
         {

@@ -209,11 +209,15 @@ internal sealed class TestHost : IAsyncDisposable
     public Task<ResultOutcome> ApplyAsync(PluginResult result) =>
         InScopeAsync(sp => sp.GetRequiredService<RunResultApplier>().ApplyAsync(result, CancellationToken.None));
 
+    private long _eventSequence;
+
+    /// <summary>Handles an event as the event reader would, with an entry id of its own (ids are unique on a stream).</summary>
     public Task HandleEventAsync(PluginEvent evt) =>
         InScopeAsync(async sp =>
         {
             var handler = ActivatorUtilities.CreateInstance<RunEventHandler>(sp);
-            await handler.HandleAsync(new StreamMessage<PluginEvent> { Id = "0-1", StreamName = EventsStream, Message = evt }, CancellationToken.None);
+            var id = $"0-{Interlocked.Increment(ref _eventSequence)}";
+            await handler.HandleAsync(new StreamMessage<PluginEvent> { Id = id, StreamName = EventsStream, Message = evt }, CancellationToken.None);
             return true;
         });
 

@@ -158,11 +158,13 @@ internal sealed class RunDispatcher(
             foreach (var run in candidates)
             {
                 var version = run.Version;
+                // A run written by another process after this batch's clock was read is never dispatched before it was created.
+                var dispatchedAt = run.CreatedAt > now ? run.CreatedAt : now;
                 var changed = await db.Runs
                     .Where(r => r.RunId == run.RunId && r.Status == PluginRunStatus.Pending && r.Version == version)
                     .ExecuteUpdateAsync(
                         s => s.SetProperty(r => r.Status, PluginRunStatus.Dispatched)
-                            .SetProperty(r => r.DispatchedAt, now)
+                            .SetProperty(r => r.DispatchedAt, dispatchedAt)
                             .SetProperty(r => r.RequestId, (string?)null)
                             .SetProperty(r => r.Deadline, (DateTimeOffset?)null)
                             .SetProperty(r => r.StartedAt, (DateTimeOffset?)null)
@@ -173,7 +175,7 @@ internal sealed class RunDispatcher(
                 if (changed == 1)
                 {
                     run.Status = PluginRunStatus.Dispatched;
-                    run.DispatchedAt = now;
+                    run.DispatchedAt = dispatchedAt;
                     run.RequestId = null;
                     run.Deadline = null;
                     run.StartedAt = null;

@@ -23,6 +23,8 @@ internal sealed class PluginRunner(
     PluginRunsMetrics metrics,
     RequestQueueProbe queueProbe,
     IServiceScopeFactory scopeFactory,
+    RunDispatcher dispatcher,
+    RunEventBackfill backfill,
     ILogger<PluginRunner> logger) : IPluginRunner
 {
     public const int MaxPageSize = 1000;
@@ -254,18 +256,27 @@ internal sealed class PluginRunner(
             ?? throw new KeyNotFoundException($"no plugin run {runId}");
     }
 
+    /// <summary>
+    /// Yields the run's state, then each transition once and in the order the run went through them (by the row's
+    /// version, whichever process made it), each progress event once (by its event stream id, whichever process
+    /// consumed it), with timestamps that never go back. Progress updates carry the status the watch last reported.
+    /// </summary>
     public async IAsyncEnumerable<PluginRunUpdate> WatchAsync(Guid runId, [EnumeratorCancellation] CancellationToken cancellationToken = default)
     {
-        using var subscription = hub.Subscribe(runId);
+        using var subscription = await hub.SubscribeAsync(runId, cancellationToken).ConfigureAwait(false);
         var run = await ReadInNewScopeAsync(runId, cancellationToken).ConfigureAwait(false)
             ?? throw new KeyNotFoundException($"no plugin run {runId}");
-        var last = RunUpdates.FromRun(run, timeProvider.GetUtcNow());
+        var last = RunUpdates.FromRun(run, Later(run.CreatedAt, timeProvider.GetUtcNow()));
         yield return last;
         if (last.IsTerminal)
         {
             yield break;
         }
 
+        var lastAt = last.At;
+        var seenEvents = new HashSet<string>(StringComparer.Ordinal);
+        string? lastEventId = null;
+        var warnedPending = false;
         var pollInterval = options.Value.WatchPollInterval;
         while (true)
         {
@@ -274,13 +285,54 @@ internal sealed class PluginRunner(
             {
                 if (update.Kind == PluginRunUpdateKind.Progress)
                 {
-                    yield return update;
+                    if (update.EventId is { } eventId)
+                    {
+                        if (seenEvents.Contains(eventId))
+                        {
+                            continue;
+                        }
+
+                        // Events of this run between the last one reported and this one, handled by other processes
+                        // and not relayed here yet (or lost), are reported first: the stream's order is the run's.
+                        if (lastEventId is null || RunEventBackfill.CompareIds(eventId, lastEventId) > 0)
+                        {
+                            foreach (var earlier in await backfill.ReadAsync(run, lastEventId, eventId, cancellationToken).ConfigureAwait(false))
+                            {
+                                if (earlier.EventId is { } earlierId && seenEvents.Add(earlierId))
+                                {
+                                    lastEventId = Max(lastEventId, earlierId);
+                                    lastAt = Later(lastAt, earlier.At);
+                                    yield return earlier with { Status = last.Status, Attempt = last.Attempt, At = lastAt };
+                                }
+                            }
+                        }
+
+                        if (!seenEvents.Add(eventId))
+                        {
+                            continue;
+                        }
+
+                        lastEventId = Max(lastEventId, eventId);
+                    }
+
+                    lastAt = Later(lastAt, update.At);
+                    yield return update with { Status = last.Status, Attempt = last.Attempt, At = lastAt };
                 }
                 else if (IsNewer(update, last))
                 {
-                    last = update;
-                    yield return update;
                     if (update.IsTerminal)
+                    {
+                        foreach (var missed in await MissedProgressAsync(run, lastEventId, seenEvents, cancellationToken).ConfigureAwait(false))
+                        {
+                            lastAt = Later(lastAt, missed.At);
+                            yield return missed with { Status = last.Status, Attempt = last.Attempt, At = lastAt };
+                        }
+                    }
+
+                    lastAt = Later(lastAt, update.At);
+                    last = update with { At = lastAt };
+                    yield return last;
+                    if (last.IsTerminal)
                     {
                         yield break;
                     }
@@ -292,7 +344,7 @@ internal sealed class PluginRunner(
                 continue;
             }
 
-            // The periodic re-read sees changes made by other processes (which notify no one here).
+            // The periodic re-read sees what no update told this process (pub/sub delivers at most once).
             run = await ReadInNewScopeAsync(runId, cancellationToken).ConfigureAwait(false);
             if (run is null)
             {
@@ -302,6 +354,17 @@ internal sealed class PluginRunner(
             var current = RunUpdates.FromRun(run, timeProvider.GetUtcNow());
             if (IsNewer(current, last))
             {
+                if (current.IsTerminal)
+                {
+                    foreach (var missed in await MissedProgressAsync(run, lastEventId, seenEvents, cancellationToken).ConfigureAwait(false))
+                    {
+                        lastAt = Later(lastAt, missed.At);
+                        yield return missed with { Status = last.Status, Attempt = last.Attempt, At = lastAt };
+                    }
+                }
+
+                current = current with { At = Later(lastAt, current.At) };
+                lastAt = current.At;
                 last = current;
                 yield return current;
                 if (current.IsTerminal)
@@ -309,11 +372,52 @@ internal sealed class PluginRunner(
                     yield break;
                 }
             }
+
+            if (!warnedPending && run.Status == PluginRunStatus.Pending && !DispatcherRuns()
+                && timeProvider.GetUtcNow() - run.CreatedAt is var pendingFor && pendingFor >= options.Value.PendingWarningAfter)
+            {
+                warnedPending = true;
+                logger.RunPendingWithoutDispatcher(runId, pendingFor);
+            }
         }
     }
 
-    private static bool IsNewer(PluginRunUpdate candidate, PluginRunUpdate last) =>
-        candidate.Status != last.Status || candidate.Attempt != last.Attempt || candidate.LastStep != last.LastStep;
+    /// <summary>The run's events after the last one this watch reported, read back from the event stream (no heartbeats).</summary>
+    private async Task<IEnumerable<PluginRunUpdate>> MissedProgressAsync(PluginRun run, string? lastEventId, HashSet<string> seenEvents, CancellationToken cancellationToken)
+    {
+        var events = await backfill.ReadAsync(run, lastEventId, null, cancellationToken).ConfigureAwait(false);
+        return events.Where(e => e.ProgressKind != "heartbeat" && e.EventId is { } id && seenEvents.Add(id));
+    }
+
+    private static string Max(string? a, string b) => a is null || RunEventBackfill.CompareIds(b, a) > 0 ? b : a;
+
+    /// <summary>Whether this process's dispatcher is running (the host was started and not stopped).</summary>
+    private bool DispatcherRuns() => dispatcher.ExecuteTask is { IsCompleted: false };
+
+    private static DateTimeOffset Later(DateTimeOffset a, DateTimeOffset b) => a >= b ? a : b;
+
+    /// <summary>
+    /// A status update is newer when the row's version grew, or, at the same version, when it says something else
+    /// (a step is stored without a new version; so is a change made to the row by hand). An update with a lower version
+    /// is a late copy of an earlier state and is never reported: the status never goes back.
+    /// </summary>
+    internal static bool IsNewer(PluginRunUpdate candidate, PluginRunUpdate last)
+    {
+        if (candidate.Version > 0 && last.Version > 0)
+        {
+            if (candidate.Version != last.Version)
+            {
+                return candidate.Version > last.Version;
+            }
+
+            if (candidate.Status == last.Status && candidate.Attempt == last.Attempt && candidate.LastStep is null)
+            {
+                return false;
+            }
+        }
+
+        return candidate.Status != last.Status || candidate.Attempt != last.Attempt || candidate.LastStep != last.LastStep;
+    }
 
     public async Task<bool> CancelAsync(Guid runId, string? reason = null, CancellationToken cancellationToken = default)
     {

@@ -30,12 +30,12 @@ internal sealed class RunEventHandler(
             var scope = scopeFactory.CreateAsyncScope();
             await using (scope.ConfigureAwait(false))
             {
-                await ApplyAsync(scope.ServiceProvider.GetRequiredService<RunDbContextAccessor>(), message.Message, token).ConfigureAwait(false);
+                await ApplyAsync(scope.ServiceProvider.GetRequiredService<RunDbContextAccessor>(), message.Message, message.Id, token).ConfigureAwait(false);
             }
         }, cancellationToken);
     }
 
-    private async Task ApplyAsync(RunDbContextAccessor db, PluginEvent evt, CancellationToken cancellationToken)
+    private async Task ApplyAsync(RunDbContextAccessor db, PluginEvent evt, string eventId, CancellationToken cancellationToken)
     {
         var now = timeProvider.GetUtcNow();
         var step = evt.Kind == PluginEventKind.Step ? evt.Step : null;
@@ -97,23 +97,7 @@ internal sealed class RunEventHandler(
             hub.PublishStatus(run, now);
         }
 
-        hub.Publish(new PluginRunUpdate
-        {
-            RunId = run.RunId,
-            Kind = PluginRunUpdateKind.Progress,
-            Status = run.Status,
-            Attempt = run.Attempt,
-            LastStep = run.LastStep,
-            ProgressKind = evt.Kind switch
-            {
-                PluginEventKind.Started => "started",
-                PluginEventKind.Step => "step",
-                _ => "heartbeat",
-            },
-            Step = evt.Step,
-            Message = evt.Message,
-            At = evt.At == default ? now : evt.At,
-        });
+        hub.Publish(RunUpdates.FromEvent(evt, eventId, run, now));
     }
 
     /// <summary>A poison progress event is logged; it carries no outcome, so the run goes on (its result or deadline ends it).</summary>

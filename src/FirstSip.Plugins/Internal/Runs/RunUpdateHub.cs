@@ -1,19 +1,62 @@
 using System.Threading.Channels;
+using FirstSip.Streams;
 
 namespace FirstSip.Plugins.Internal.Runs;
 
 /// <summary>
-/// In-process fan-out of run updates to <see cref="IPluginRunner.WatchAsync"/> subscribers. Fed after commit by the
-/// runner, the result and event consumers, the dispatcher and the reaper. Watchers also re-read the row, so a
-/// missed or foreign update is seen at the next poll.
+/// Fan-out of run updates to <see cref="IPluginRunner.WatchAsync"/> subscribers. Fed after commit by the runner, the
+/// result and event consumers, the dispatcher and the reaper of this process, and, through the
+/// <see cref="RunUpdateRelay"/>, by those of every other process of the application (whichever replica consumed an
+/// event, every watcher sees it). Watchers also re-read the row, so an update the relay lost is seen at the next poll.
 /// </summary>
 internal sealed class RunUpdateHub
 {
     private readonly Lock _gate = new();
     private readonly Dictionary<Guid, List<Channel<PluginRunUpdate>>> _subscribers = [];
+    private readonly RunUpdateRelay? _relay;
+
+    /// <summary>A hub for this process alone.</summary>
+    public RunUpdateHub()
+    {
+    }
+
+    /// <summary>A hub that also sends and receives the updates of the application's other processes.</summary>
+    public RunUpdateHub(RunUpdateRelay relay)
+    {
+        _relay = relay;
+        relay.Attach(Deliver);
+    }
+
+    /// <summary>How long a new watcher waits for the relay's subscription before it reads the run anyway.</summary>
+    private static readonly TimeSpan RelayWait = TimeSpan.FromSeconds(2);
+
+    /// <summary>Subscribes to a run's updates, and waits (briefly, without failing) until other processes' updates arrive too.</summary>
+    public async Task<Subscription> SubscribeAsync(Guid runId, CancellationToken cancellationToken)
+    {
+        var subscription = Subscribe(runId);
+        if (_relay is not null)
+        {
+            try
+            {
+                await _relay.EnsureSubscribedAsync().WaitAsync(RelayWait, cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException)
+            {
+                // Redis is unreachable or slow: the watcher reads the database until the relay works.
+            }
+            catch (OperationCanceledException)
+            {
+                subscription.Dispose();
+                throw;
+            }
+        }
+
+        return subscription;
+    }
 
     public Subscription Subscribe(Guid runId)
     {
+        _ = _relay?.EnsureSubscribedAsync();
         var channel = Channel.CreateBounded<PluginRunUpdate>(new BoundedChannelOptions(256)
         {
             FullMode = BoundedChannelFullMode.DropOldest,
@@ -33,7 +76,15 @@ internal sealed class RunUpdateHub
         return new Subscription(this, runId, channel);
     }
 
+    /// <summary>Delivers an update made in this process to its watchers and to the other processes'.</summary>
     public void Publish(PluginRunUpdate update)
+    {
+        _relay?.Send(update);
+        Deliver(update);
+    }
+
+    /// <summary>Delivers an update to this process's watchers of its run.</summary>
+    private void Deliver(PluginRunUpdate update)
     {
         Channel<PluginRunUpdate>[] targets;
         lock (_gate)
@@ -91,6 +142,37 @@ internal static class RunUpdates
         Attempt = run.Attempt,
         LastStep = run.LastStep,
         Error = run.Error,
-        At = at,
+        At = TransitionTime(run) ?? at,
+        Version = run.Version,
+    };
+
+    /// <summary>When the run entered its current status, as stored (the same for every process that reads it).</summary>
+    private static DateTimeOffset? TransitionTime(PluginRun run) => run.Status switch
+    {
+        PluginRunStatus.Pending => run.NextAttemptAt is null ? run.CreatedAt : null,
+        PluginRunStatus.Dispatched => run.DispatchedAt,
+        PluginRunStatus.Running => run.StartedAt,
+        _ => run.CompletedAt,
+    };
+
+    /// <summary>Builds the progress update of an event on the event stream.</summary>
+    public static PluginRunUpdate FromEvent(PluginEvent evt, string eventId, PluginRun run, DateTimeOffset now) => new()
+    {
+        RunId = run.RunId,
+        Kind = PluginRunUpdateKind.Progress,
+        Status = run.Status,
+        Attempt = run.Attempt,
+        LastStep = run.LastStep,
+        ProgressKind = evt.Kind switch
+        {
+            PluginEventKind.Started => "started",
+            PluginEventKind.Step => "step",
+            _ => "heartbeat",
+        },
+        Step = evt.Step,
+        Message = evt.Message,
+        At = evt.At == default ? now : evt.At,
+        Version = run.Version,
+        EventId = eventId,
     };
 }
