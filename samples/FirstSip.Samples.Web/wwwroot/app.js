@@ -213,16 +213,11 @@ function renderBriefing(briefing) {
   $("briefing-sections").replaceChildren(...sections);
 }
 
-// Progress and results travel on two streams, so a fast run can end before its steps are recorded:
-// a run view that saw no step asks a few more times for the last step the run reached.
+// A run whose progress events were already trimmed from the stream still shows the last step it reached.
 async function showLastStep(runId) {
-  for (let tries = 0; tries < 5 && $("run").dataset.runId === runId && $("progress").children.length === 0; tries++) {
-    const run = await api(`/api/runs/${runId}`);
-    if (run.last_step) {
-      if ($("run").dataset.runId === runId && $("progress").children.length === 0) $("progress").append(el("li", run.last_step));
-      return;
-    }
-    await new Promise((resolve) => setTimeout(resolve, 1000));
+  const run = await api(`/api/runs/${runId}`);
+  if (run.last_step && $("run").dataset.runId === runId && $("progress").children.length === 0) {
+    $("progress").append(el("li", run.last_step));
   }
 }
 
@@ -242,17 +237,11 @@ async function showRun(runId) {
 
   const source = new EventSource(`/api/runs/${runId}/events`);
   currentSource = source;
-  const shownSteps = new Set();
   source.addEventListener("update", async (message) => {
     const update = JSON.parse(message.data);
     setStatus(update);
     if (update.step || update.message) {
-      if (update.step) shownSteps.add(update.step);
       $("progress").append(el("li", [update.step, update.message].filter(Boolean).join(": ")));
-    } else if (update.last_step && !shownSteps.has(update.last_step)) {
-      // A page opened after some progress (or after the end) shows the last step the run reached.
-      shownSteps.add(update.last_step);
-      $("progress").append(el("li", update.last_step));
     }
     if (TERMINAL.has(update.status)) {
       source.close();
