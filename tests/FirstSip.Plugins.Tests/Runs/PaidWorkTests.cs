@@ -176,7 +176,7 @@ public sealed class PaidWorkTests(ServersFixture servers) : IDisposable
     [Theory]
     [InlineData(Db.Sqlite)]
     [InlineData(Db.Postgres)]
-    public async Task ResultWithItsLastStep_SetsIt_AndAWatcherSeesTheStepBeforeTheEnd_WhenTheStepsEventIsLate(Db db)
+    public async Task ResultWithItsLastStep_SetsIt_AndAWatcherSeesTheStepBeforeTheEnd_WhenTheStepsEventIsNotAppliedYet(Db db)
     {
         await using var host = await TestHost.CreateAsync(servers, _plugins, new TestHostOptions { Db = db, Start = false });
         var run = await host.StartRunAsync();
@@ -198,7 +198,8 @@ public sealed class PaidWorkTests(ServersFixture servers) : IDisposable
         });
         await first.Task.WaitAsync(TimeSpan.FromSeconds(30));
 
-        // The step's event is still on its way when the result arrives.
+        // The step's event is on the stream but not applied yet when the result arrives.
+        await host.PublishEventAsync(new PluginEvent { PluginRunId = run.RunId, Kind = PluginEventKind.Step, Step = "review_task", Attempt = 1, At = DateTimeOffset.UtcNow });
         await host.ApplyAsync(new PluginResult { PluginRunId = run.RunId, Status = PluginResultStatus.Completed, Output = Briefing, Attempt = 1, LastStep = "review_task" });
         await watch;
 

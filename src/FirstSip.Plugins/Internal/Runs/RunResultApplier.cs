@@ -59,7 +59,6 @@ internal sealed class RunResultApplier(
             PluginRun? run;
             ResultOutcome outcome;
             DateTimeOffset now;
-            string? previousStep;
             try
             {
                 run = await db.Runs.FirstOrDefaultAsync(r => r.RunId == result.PluginRunId, cancellationToken).ConfigureAwait(false);
@@ -84,7 +83,6 @@ internal sealed class RunResultApplier(
                 now = timeProvider.GetUtcNow();
                 var version = run.Version;
                 var timedOut = run.Status == PluginRunStatus.TimedOut ? run.Error : null;
-                previousStep = run.LastStep;
                 outcome = Transition(run, result, now);
                 if (timedOut is not null)
                 {
@@ -138,7 +136,7 @@ internal sealed class RunResultApplier(
             }
 
             context.Entry(run).State = EntityState.Detached;
-            Report(run, outcome, now, previousStep);
+            Report(run, outcome, now);
             activity?.SetTag("firstsip.result.outcome", outcome == ResultOutcome.Applied ? run.Status.ToWireString() : "retry");
             return outcome;
         }
@@ -234,24 +232,8 @@ internal sealed class RunResultApplier(
         return ResultOutcome.Applied;
     }
 
-    private void Report(PluginRun run, ResultOutcome outcome, DateTimeOffset now, string? previousStep)
+    private void Report(PluginRun run, ResultOutcome outcome, DateTimeOffset now)
     {
-        if (run.LastStep is { } step && step != previousStep)
-        {
-            // The step's own event has not been applied yet (it travels on the events stream): watchers see it before the end.
-            hub.Publish(new PluginRunUpdate
-            {
-                RunId = run.RunId,
-                Kind = PluginRunUpdateKind.Progress,
-                Status = run.Status,
-                Attempt = run.Attempt,
-                LastStep = step,
-                ProgressKind = "step",
-                Step = step,
-                At = now,
-            });
-        }
-
         if (outcome == ResultOutcome.RetryScheduled)
         {
             PluginRunsMetrics.Add(metrics.Retried, run.PluginName);
