@@ -57,15 +57,33 @@ await host.StartAsync();
 await using var idleScope = host.Services.CreateAsyncScope();
 var runner = idleScope.ServiceProvider.GetRequiredService<IPluginRunner>();
 
-async Task<double> OneRunAsync()
+// Where an idle run's time goes, from the row's own timestamps: start call -> dispatched -> started (the worker's
+// started event applied) -> completed (the result applied) -> the caller's WaitAsync returned.
+var stages = new Dictionary<string, List<double>>
+{
+    ["start_call_ms"] = [], ["to_dispatched_ms"] = [], ["to_started_ms"] = [], ["to_completed_ms"] = [], ["to_caller_ms"] = [],
+};
+
+async Task<double> OneRunAsync(bool record)
 {
     var clock = Stopwatch.StartNew();
     var run = await runner.StartAsync(new StartPluginRunRequest { PluginName = "noop", UserId = "bench" });
+    var started = clock.Elapsed.TotalMilliseconds;
     var done = await runner.WaitAsync(run.RunId);
     var elapsed = clock.Elapsed.TotalMilliseconds;
+    var returnedAt = DateTimeOffset.UtcNow;
     if (done.Status != PluginRunStatus.Completed)
     {
         throw new InvalidOperationException($"run {done.RunId} ended {done.Status}: {done.Error}");
+    }
+
+    if (record && done.DispatchedAt is { } dispatched && done.StartedAt is { } began && done.CompletedAt is { } completed)
+    {
+        stages["start_call_ms"].Add(started);
+        stages["to_dispatched_ms"].Add((dispatched - done.CreatedAt).TotalMilliseconds);
+        stages["to_started_ms"].Add((began - dispatched).TotalMilliseconds);
+        stages["to_completed_ms"].Add((completed - began).TotalMilliseconds);
+        stages["to_caller_ms"].Add((returnedAt - completed).TotalMilliseconds);
     }
 
     return elapsed;
@@ -73,13 +91,13 @@ async Task<double> OneRunAsync()
 
 for (var i = 0; i < warmup; i++)
 {
-    await OneRunAsync();
+    await OneRunAsync(record: false);
 }
 
 var idle = new List<double>(idleRuns);
 for (var i = 0; i < idleRuns; i++)
 {
-    idle.Add(await OneRunAsync());
+    idle.Add(await OneRunAsync(record: true));
 }
 
 idle.Sort();
@@ -136,6 +154,12 @@ var figures = new Dictionary<string, object>
     ["start_p50_ms"] = Math.Round(Percentile(startLatencies, 0.50), 2),
     ["start_p99_ms"] = Math.Round(Percentile(startLatencies, 0.99), 2),
 };
+foreach (var (name, values) in stages.Where(s => s.Value.Count > 0))
+{
+    values.Sort();
+    figures["idle_median_" + name] = Math.Round(Percentile(values, 0.5), 2);
+}
+
 Console.WriteLine(JsonSerializer.Serialize(figures));
 await host.StopAsync();
 return failed == 0 ? 0 : 1;
