@@ -481,7 +481,13 @@ class Worker:
         timeout = request.timeout_seconds or manifest.timeout_seconds or self.settings.default_timeout_seconds
         budget = limits.budget(request, timeout, protocol.now_ms())
 
+        started_sent: "Optional[asyncio.Future]" = None
+
         async def on_step(step: str, message: Optional[str]) -> None:
+            # Events keep their order: a step goes out only after the started event did.
+            if started_sent is not None:
+                with contextlib.suppress(Exception):
+                    await asyncio.shield(started_sent)
             await outcomes.event(request, "step", step=step, message=message, redactor=redactor)
 
         execution = Execution(
@@ -513,12 +519,12 @@ class Worker:
                 budget.seconds, ", bounded by its deadline" if budget.by_deadline else "",
             )
             # The started event goes out while the execution begins; the result waits for it.
-            started_event = asyncio.ensure_future(outcomes.event(request, "started"))
+            started_sent = asyncio.ensure_future(outcomes.event(request, "started"))
             try:
                 outcome = await execution.run()
             finally:
                 with contextlib.suppress(Exception):
-                    await started_event
+                    await started_sent
         finally:
             stop_keepalive.set()
             with contextlib.suppress(Exception):

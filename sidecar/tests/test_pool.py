@@ -189,13 +189,14 @@ def test_a_run_that_leaves_a_process_behind_does_not_reuse_its_process(r, names,
     assert second["pid"] != first["pid"] and second["runs_seen"] == 1
 
 
-def test_step_events_of_pooled_runs_belong_to_their_run(r, names, sidecar_factory):
+def test_step_events_of_pooled_runs_belong_to_their_run_and_follow_the_started_event(r, names, sidecar_factory):
     sidecar_factory(SIDECAR_CONCURRENCY="1")
     run_ids = [publish(r, names, "echo", {"steps": ["a", "b"]}) for _ in range(3)]
     for run_id in run_ids:
         output_of(r, names, run_id)
-        steps = [e["step"] for e in events_for(r, names, run_id) if e["kind"] == "step"]
-        assert steps == ["a", "b"]
+        events = events_for(r, names, run_id)
+        assert events[0]["kind"] == "started", "a step event went out before the started event"
+        assert [e["step"] for e in events if e["kind"] == "step"] == ["a", "b"]
 
 
 def test_isolation_is_a_known_manifest_key_with_two_values(tmp_path):
