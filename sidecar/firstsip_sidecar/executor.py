@@ -8,6 +8,10 @@ lease even when this worker's event loop stalls.
 
 The child's standard error (its own and its processes' prints, tracebacks) is read line by line,
 redacted and logged under ``firstsip.plugin``; nothing the plugin writes reaches the logs unredacted.
+
+With a :class:`~firstsip_sidecar.pool.ProcessPool` the execution runs in a pre-started pooled
+process instead (:mod:`firstsip_sidecar.pool_process`); every ending but a result kills that
+process's group as it would kill a one-shot child, and the pool puts a fresh process in its place.
 """
 
 from __future__ import annotations
@@ -20,12 +24,15 @@ import os
 import signal
 import sys
 import time
-from typing import Any, Awaitable, Callable, Dict, Optional
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, Dict, Optional
 
 from .environment import plugin_environment
 from .plugins import PluginManifest
 from .redaction import Redactor
 from .types import ExecutionOutcome
+
+if TYPE_CHECKING:
+    from .pool import PoolProcess, ProcessPool
 
 logger = logging.getLogger("firstsip.executor")
 plugin_logger = logging.getLogger("firstsip.plugin")
@@ -63,6 +70,7 @@ class Execution:
     :param lease_ms: the time the child may run before it hears of a lease extension, or
         ``None`` for no lease watch.
     :param redactor: hides the run's secrets in the child's standard error lines.
+    :param pool: run in a pooled process of this pool; ``None`` for a fresh process.
     """
 
     def __init__(
@@ -79,8 +87,11 @@ class Execution:
         timeout_error: Optional[str] = None,
         lease_ms: Optional[int] = None,
         redactor: Optional[Redactor] = None,
+        pool: Optional["ProcessPool"] = None,
     ) -> None:
         self.manifest = manifest
+        self.pool = pool
+        self.pooled: Optional["PoolProcess"] = None
         self.run_id = run_id
         self.attempt = attempt
         self.settings = settings
@@ -96,6 +107,7 @@ class Execution:
         self.abandon_reason: Optional[str] = None
         self.process: Optional[asyncio.subprocess.Process] = None
         self._lease_ms = lease_ms
+        self._result: Optional[Dict[str, Any]] = None
         # Monotonic time (this process) at which the child stops itself unless told otherwise.
         self._lease_deadline: Optional[float] = None if lease_ms is None else time.monotonic() + lease_ms / 1000.0
 
@@ -125,7 +137,9 @@ class Execution:
         if process is None or process.stdin is None or process.stdin.is_closing():
             return
         with contextlib.suppress(Exception):
-            process.stdin.write(json.dumps({"type": "lease", "remaining_ms": remaining_ms}).encode("utf-8") + b"\n")
+            process.stdin.write(
+                json.dumps({"type": "lease", "run_id": self.run_id, "remaining_ms": remaining_ms}).encode("utf-8") + b"\n"
+            )
 
     @property
     def lease_expired(self) -> bool:
@@ -141,6 +155,7 @@ class Execution:
 
     def _job(self, deadline: float) -> bytes:
         job: Dict[str, Any] = {
+            "type": "job",
             "run_id": self.run_id,
             "attempt": self.attempt,
             "deadline": deadline,
@@ -154,6 +169,8 @@ class Execution:
                 "function": self.manifest.entry_function(),
             },
         }
+        if self.pooled is not None:
+            job["env"] = self.env
         if self._lease_deadline is not None:
             job["lease_ms"] = max(int((self._lease_deadline - time.monotonic()) * 1000), 0)
         return json.dumps(job, ensure_ascii=False).encode("utf-8") + b"\n"
@@ -165,6 +182,8 @@ class Execution:
             :meth:`kill` (a shutdown) or :meth:`abandon` (a lost lease), or stopped by the child
             itself when its lease ran out. The request then stays pending.
         """
+        if self.pool is not None:
+            return await self._run_pooled()
         deadline = time.time() + self.timeout_seconds
         self.process = await asyncio.create_subprocess_exec(
             sys.executable,
@@ -216,6 +235,54 @@ class Execution:
                 await asyncio.wait_for(asyncio.shield(relay), timeout=_STDERR_DRAIN_SECONDS)
             relay.cancel()
 
+    async def _run_pooled(self) -> Optional[ExecutionOutcome]:
+        assert self.pool is not None
+        pool = self.pool
+        pooled = await pool.acquire(f"{self.manifest.name}@{self.manifest.directory}")
+        self.pooled = pooled
+        self.process = pooled.process
+        drained = pooled.begin(self.run_id, self.redactor)
+        deadline = time.time() + self.timeout_seconds
+        reader = asyncio.ensure_future(self._read(deadline))
+        cancelled = asyncio.ensure_future(self.cancelled.wait())
+        killed = asyncio.ensure_future(self.killed.wait())
+        released = False
+        try:
+            done, _ = await asyncio.wait(
+                {reader, cancelled, killed},
+                timeout=max(deadline - time.time(), 0.0),
+                return_when=asyncio.FIRST_COMPLETED,
+            )
+            if reader in done:
+                try:
+                    outcome = reader.result()
+                except (ValueError, OSError) as error:  # e.g. a line over the size limit
+                    return ExecutionOutcome.failed(f"cannot read the plugin's result: {error}")
+                if outcome is None and self.abandon_reason is None:
+                    self.abandon_reason = "its lease ran out before it was renewed; the execution stopped itself"
+                if outcome is not None and self._result is not None:
+                    clean = not self._result.get("dirty") and not self.killed.is_set() and not self.cancelled.is_set()
+                    if clean:
+                        with contextlib.suppress(asyncio.TimeoutError):
+                            await asyncio.wait_for(drained.wait(), timeout=_STDERR_DRAIN_SECONDS)
+                        clean = drained.is_set() and pooled.alive
+                    pool.release(pooled, reusable=clean, rss_bytes=int(self._result.get("rss_bytes") or 0))
+                    released = True
+                return outcome
+            if killed in done:
+                return None
+            if cancelled in done:
+                return ExecutionOutcome.stopped(self.cancel_reason)
+            return ExecutionOutcome.failed(self.timeout_error, kind="timed_out")
+        finally:
+            for task in (reader, cancelled, killed):
+                task.cancel()
+            if not released:
+                pooled.kill()
+                pool.release(pooled, reusable=False)
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(pooled.process.wait(), timeout=10)
+
     async def _relay_stderr(self) -> None:
         """Logs the child's standard error, one redacted line at a time."""
         stream = self.process.stderr if self.process is not None else None
@@ -250,13 +317,22 @@ class Execution:
             except ValueError:
                 logger.warning("run %s: ignoring a malformed line from the plugin process", self.run_id)
                 continue
-            if message.get("type") == "step":
+            kind = message.get("type")
+            if message.get("run_id", self.run_id) != self.run_id:
+                continue  # a pooled process's line about an earlier run (a plugin thread that went on)
+            if kind == "step":
                 await self.on_step(str(message.get("step")), message.get("message"))
-            elif message.get("type") == "result":
+            elif kind == "result":
                 result = message
-            elif message.get("type") == "lease_expired":
+                if self.pooled is not None:
+                    break
+            elif kind == "lease_expired":
                 expired = True
-        code = await process.wait()
+        self._result = result
+        if self.pooled is not None and result is not None:
+            code = 0
+        else:
+            code = await process.wait()
         if result is None:
             if expired or (code == -signal.SIGKILL and self.lease_expired):
                 return None

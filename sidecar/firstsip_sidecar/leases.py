@@ -17,7 +17,7 @@ from __future__ import annotations
 import enum
 import logging
 import time
-from typing import TYPE_CHECKING, Optional, Union
+from typing import TYPE_CHECKING, Optional, Tuple, Union
 
 if TYPE_CHECKING:
     import redis.asyncio as aioredis
@@ -80,6 +80,7 @@ class Lease:
         self.lease_ms = max(int(lease_seconds * 1000), 1)
         self.margin_seconds = safety_margin_seconds(lease_seconds)
         self.holder: Optional[str] = None
+        self.released = False
         # Monotonic time (this process) until which the lease is known to be ours.
         self._valid_until: Optional[float] = None
 
@@ -90,6 +91,29 @@ class Lease:
             self._valid_until = sent + self.lease_seconds
             return True
         return False
+
+    async def acquire_and_read(self, *keys: str) -> Tuple[bool, ...]:
+        """Takes the lease if nobody holds it and reads ``keys`` right after, in one round trip.
+
+        :returns: whether the lease was taken, then each key's value (text or ``None``), read after
+            the attempt to take the lease.
+        """
+        sent = time.monotonic()
+        async with self.client.pipeline(transaction=False) as pipe:
+            pipe.set(self.key, self.value, nx=True, px=self.lease_ms)
+            pipe.mget(*keys)
+            taken, values = await pipe.execute()
+        if taken:
+            self._valid_until = sent + self.lease_seconds
+        return (bool(taken), *(_text(value) for value in values))
+
+    def release_in(self, pipe: object) -> None:
+        """Adds the release of the lease (if still ours) to a pipeline or MULTI; call :meth:`released_by_pipeline` after it ran."""
+        pipe.eval(_RELEASE, 1, self.key, self.value)  # type: ignore[attr-defined]
+
+    def released_by_pipeline(self) -> None:
+        """The pipeline that released the lease ran."""
+        self.released = True
 
     async def renew(self) -> Renewal:
         """Extends the lease; takes it again when it expired; reports it lost when another worker holds it.
@@ -111,6 +135,7 @@ class Lease:
     async def release(self) -> None:
         """Deletes the lease if it is still ours."""
         await self.client.eval(_RELEASE, 1, self.key, self.value)
+        self.released = True
 
     def child_remaining_ms(self) -> int:
         """Milliseconds, from now, the execution's process may go on without a newer extension."""

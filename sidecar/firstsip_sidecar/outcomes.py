@@ -30,6 +30,7 @@ from .types import ExecutionOutcome, PluginRequest
 if TYPE_CHECKING:
     import redis.asyncio as aioredis
 
+    from .leases import Lease
     from .settings import Settings
 
 logger = logging.getLogger("firstsip.outcomes")
@@ -89,12 +90,14 @@ class Outcomes:
         duration_ms: Optional[int] = None,
         redactor: Optional[Redactor] = None,
         last_step: Optional[str] = None,
+        lease: Optional["Lease"] = None,
     ) -> None:
         """Publishes the result, acknowledges the request and writes the ``done`` key, atomically.
 
         :param redactor: the run's redactor; the outcome's error and output go through it first.
         :param last_step: the last step the execution reported, sent as the result's ``last_step``
             (progress events travel on another stream and may be applied after the result).
+        :param lease: the run's lease, released (if still this worker's) in the same MULTI/EXEC.
         :raises redis.exceptions.RedisError: Redis stayed unreachable for longer than the claim
             timeout; the request stays pending and another delivery runs it again.
         """
@@ -125,7 +128,11 @@ class Outcomes:
                     pipe.xadd(self.settings.results_stream, fields)
                     pipe.xack(self.settings.requests_stream, self.settings.worker_group, entry_id)
                     pipe.eval(_WRITE_DONE, 1, self._key(request.run_id, "done"), done, protocol.DONE_TTL_MS)
+                    if lease is not None:
+                        lease.release_in(pipe)
                     await pipe.execute()
+                if lease is not None:
+                    lease.released_by_pipeline()
                 break
             except (RedisConnectionError, RedisTimeoutError) as error:
                 if time.monotonic() + delay > give_up:

@@ -36,9 +36,12 @@ _KEYS = frozenset(
     {
         "schema_version", "name", "description", "version", "runtime", "entry", "timeout_seconds",
         "settings_schema_path", "capabilities", "default_config", "env", "queue_timeout_seconds",
-        "deadline_seconds",
+        "deadline_seconds", "isolation",
     }
 )
+ISOLATIONS = ("pool", "process")
+"""``isolation:`` values: ``pool`` (the default: a pooled process serves the plugin's runs one after
+another) and ``process`` (a fresh process per run, for code that leaks state between runs)."""
 _REQUIRED = ("name",)
 CREW_FILE = "crew/crew.py"
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -67,6 +70,7 @@ class PluginManifest:
         it; the sidecar only honours the request's ``queue_deadline``), or ``None``.
     :param deadline_seconds: the app's overall deadline for the plugin's runs (applied through the
         request's ``deadline``), or ``None``.
+    :param isolation: ``pool`` (default) or ``process``: a fresh process for every run of the plugin.
     :param entry_path: the entry's source file, resolved when the manifest is loaded.
     :param metadata: the manifest's other keys (presentation and ownership keys such as ``owner``,
         ``icon``, ``tile_size``, ``display_order``, and any unknown key), kept as they are.
@@ -89,6 +93,7 @@ class PluginManifest:
     env: Tuple[str, ...] = ()
     queue_timeout_seconds: Optional[float] = None
     deadline_seconds: Optional[float] = None
+    isolation: str = "pool"
     entry_path: Optional[str] = None
     metadata: Dict[str, Any] = dataclasses.field(default_factory=dict)
     warnings: Tuple[str, ...] = ()
@@ -256,6 +261,12 @@ def load_manifest(directory: str) -> PluginManifest:
     if not isinstance(env, list) or not all(is_variable_name(name) for name in env):
         raise ManifestError("env must be a list of environment variable names ([A-Za-z_][A-Za-z0-9_]*)")
 
+    isolation = data.get("isolation")
+    if isolation in (None, ""):
+        isolation = "pool"
+    if isolation not in ISOLATIONS:
+        raise ManifestError(f"isolation must be pool or process, not {isolation!r}")
+
     capabilities = data.get("capabilities") or []
     if not isinstance(capabilities, list) or not all(isinstance(c, str) for c in capabilities):
         raise ManifestError("capabilities must be a list of strings")
@@ -297,6 +308,7 @@ def load_manifest(directory: str) -> PluginManifest:
         env=tuple(dict.fromkeys(env)),
         queue_timeout_seconds=limits["queue_timeout_seconds"],
         deadline_seconds=limits["deadline_seconds"],
+        isolation=isolation,
         metadata=metadata,
         warnings=tuple(warnings),
     )

@@ -17,6 +17,13 @@ clock readings, cross the process boundary; each side measures them on its own m
 
 from __future__ import annotations
 
+if __name__ == "__main__":
+    # First of all: the group dies with the worker (the kernel's parent-death signal), so a run
+    # whose worker died never goes on, unseen, next to the worker that reclaims it.
+    from firstsip_sidecar.lifeline import tie_to_parent
+
+    tie_to_parent()
+
 import asyncio
 import importlib.util
 import inspect
@@ -29,9 +36,10 @@ import threading
 import time
 import traceback
 from types import ModuleType
-from typing import IO, Any, Dict, Optional
+from typing import IO, Any, Callable, Dict, Optional
 
 from . import crews
+from .lifeline import kill_own_group
 from .context import PluginContext
 from .errors import MissingDependencyError, PluginFailure, Retry
 from .protocol import markdown_to_briefing
@@ -97,20 +105,24 @@ def _output_text(value: Any) -> str:
         raise PluginFailure(f"output is not JSON-serialisable: {error}") from None
 
 
-def _run_python(job: Dict[str, Any], context: PluginContext) -> Any:
+Loader = Callable[[str, str, str], ModuleType]
+"""Imports a plugin's source file: ``(module name, path, plugin folder) -> module``."""
+
+
+def _run_python(job: Dict[str, Any], context: PluginContext, loader: Loader = load_module) -> Any:
     plugin = job["plugin"]
-    module = load_module(f"firstsip_plugin_{plugin['name'].replace('-', '_')}", plugin["entry_file"], plugin["directory"])
+    module = loader(f"firstsip_plugin_{plugin['name'].replace('-', '_')}", plugin["entry_file"], plugin["directory"])
     function = getattr(module, plugin["function"], None)
     if not callable(function):
         raise PluginFailure(f"plugin {plugin['name']} has no function {plugin['function']}")
     return _call(function, job["settings"], context)
 
 
-def _run_crewai(job: Dict[str, Any], context: PluginContext) -> Any:
+def _run_crewai(job: Dict[str, Any], context: PluginContext, loader: Loader = load_module) -> Any:
     if importlib.util.find_spec("crewai") is None:
         raise MissingDependencyError(CREWAI_MISSING)
     plugin = job["plugin"]
-    module = load_module(f"firstsip_crew_{plugin['name'].replace('-', '_')}", plugin["entry_file"], plugin["directory"])
+    module = loader(f"firstsip_crew_{plugin['name'].replace('-', '_')}", plugin["entry_file"], plugin["directory"])
     create = getattr(module, plugin["function"], None)
     if not callable(create):
         raise PluginFailure(f"plugin {plugin['name']} has no function {plugin['function']}")
@@ -122,11 +134,15 @@ def _run_crewai(job: Dict[str, Any], context: PluginContext) -> Any:
     return raw if isinstance(raw, str) else str(output)
 
 
-def execute(job: Dict[str, Any], channel: _Channel) -> Dict[str, Any]:
-    """Runs the job and returns the result message (never raises)."""
+def execute(job: Dict[str, Any], channel: _Channel, loader: Loader = load_module) -> Dict[str, Any]:
+    """Runs the job and returns the result message (never raises).
+
+    :param loader: imports the plugin's source file (a pooled process keeps the modules it imported).
+    """
+    run_id = job["run_id"]
 
     def report(step: str, message: Optional[str]) -> None:
-        channel.send({"type": "step", "step": step, "message": message})
+        channel.send({"type": "step", "run_id": run_id, "step": step, "message": message})
 
     context = PluginContext(
         run_id=job["run_id"],
@@ -138,9 +154,9 @@ def execute(job: Dict[str, Any], channel: _Channel) -> Dict[str, Any]:
     )
     try:
         if job["plugin"]["runtime"] == "crewai":
-            value = _run_crewai(job, context)
+            value = _run_crewai(job, context, loader)
         else:
-            value = _run_python(job, context)
+            value = _run_python(job, context, loader)
         return {"type": "result", "status": "completed", "output": _output_text(value)}
     except Retry as retry:
         return {"type": "result", "status": "failed", "error": str(retry), "retryable": True, "defer": retry.defer}
@@ -158,7 +174,7 @@ def execute(job: Dict[str, Any], channel: _Channel) -> Dict[str, Any]:
 
 
 def _kill_own_group() -> None:
-    os.killpg(os.getpgrp(), signal.SIGKILL)
+    kill_own_group()
 
 
 class LeaseWatch:
@@ -177,6 +193,12 @@ class LeaseWatch:
         """The lease is held for ``remaining_ms`` more milliseconds, counted from now."""
         with self._condition:
             self._deadline = time.monotonic() + max(float(remaining_ms), 0.0) / 1000.0
+            self._condition.notify_all()
+
+    def disarm(self) -> None:
+        """No lease to watch until the next :meth:`extend` (a pooled process between runs)."""
+        with self._condition:
+            self._deadline = None
             self._condition.notify_all()
 
     def run(self) -> None:
@@ -214,21 +236,8 @@ def _read_control(control: IO[bytes], watch: LeaseWatch) -> None:
     _kill_own_group()
 
 
-def _watch_parent(parent: int) -> None:
-    """Kills this process group once the worker that started it is gone (for example SIGKILLed).
-
-    Without it a run whose worker died would go on running, unseen, next to the worker that
-    reclaims it.
-    """
-    while True:
-        time.sleep(0.5)
-        if os.getppid() != parent:
-            _kill_own_group()
-
-
 def main() -> int:
-    """Entry point of the child process."""
-    threading.Thread(target=_watch_parent, args=(os.getppid(),), name="parent-watch", daemon=True).start()
+    """Entry point of the child process (:func:`~firstsip_sidecar.lifeline.tie_to_parent` ran on import)."""
     protocol = os.fdopen(os.dup(sys.stdout.fileno()), "w", encoding="utf-8")
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
     control = os.fdopen(os.dup(sys.stdin.fileno()), "rb")

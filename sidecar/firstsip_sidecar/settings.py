@@ -18,6 +18,9 @@ from urllib.parse import urlparse
 from .environment import NEVER, is_variable_name
 from .errors import ConfigurationError
 
+ISOLATIONS = ("pool", "process")
+"""How plugin runs are isolated: ``pool`` (pre-started processes reused per plugin) or ``process`` (a fresh one per run)."""
+
 
 @dataclasses.dataclass(frozen=True)
 class RedisSettings:
@@ -90,6 +93,14 @@ class Settings:
     :param log_level: ``SIDECAR_LOG_LEVEL``, default ``INFO``.
     :param plugin_env: names of environment variables every plugin process receives besides the
         allowlist and its manifest's ``env`` (``SIDECAR_PLUGIN_ENV``, comma-separated, default none).
+    :param isolation: ``pool`` (the default: runs go to pre-started pooled processes, one per
+        concurrency slot, see :mod:`firstsip_sidecar.pool`) or ``process`` (a fresh process per
+        run for every plugin) (``SIDECAR_ISOLATION``). A plugin's manifest may ask for
+        ``isolation: process`` on its own.
+    :param pool_max_runs: runs after which a pooled process is replaced by a fresh one
+        (``SIDECAR_POOL_MAX_RUNS``, default 1000; 0 for no limit).
+    :param pool_max_memory_mb: resident memory, in MiB, above which a pooled process is replaced
+        after its run (``SIDECAR_POOL_MAX_MEMORY_MB``, default 1024; 0 for no limit).
     """
 
     redis: RedisSettings = dataclasses.field(default_factory=RedisSettings)
@@ -113,6 +124,9 @@ class Settings:
     consumer_name: str = dataclasses.field(default_factory=default_consumer_name)
     log_level: str = "INFO"
     plugin_env: Tuple[str, ...] = ()
+    isolation: str = "pool"
+    pool_max_runs: int = 1000
+    pool_max_memory_mb: int = 1024
 
     @property
     def dead_letter_stream(self) -> str:
@@ -183,6 +197,10 @@ class Settings:
             if name in NEVER:
                 raise ConfigurationError(f"SIDECAR_PLUGIN_ENV: {name} is never passed to plugins")
 
+        isolation = text("SIDECAR_ISOLATION", "pool").lower()
+        if isolation not in ISOLATIONS:
+            raise ConfigurationError(f"SIDECAR_ISOLATION must be pool or process, not {isolation!r}")
+
         settings = cls(
             redis=RedisSettings.from_redis_url(text("REDIS_URL", "redis://localhost:6379")),
             plugin_dir=text("PLUGIN_DIR", "./plugins"),
@@ -205,5 +223,8 @@ class Settings:
             consumer_name=text("SIDECAR_CONSUMER_NAME", default_consumer_name()),
             log_level=text("SIDECAR_LOG_LEVEL", "INFO").upper(),
             plugin_env=plugin_env,
+            isolation=isolation,
+            pool_max_runs=integer("SIDECAR_POOL_MAX_RUNS", 1000, 0),
+            pool_max_memory_mb=integer("SIDECAR_POOL_MAX_MEMORY_MB", 1024, 0),
         )
         return settings

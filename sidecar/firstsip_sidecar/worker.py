@@ -41,6 +41,7 @@ from .leases import Lease
 from .metrics import Metrics
 from .outcomes import Outcomes
 from .plugins import PluginCatalog
+from .pool import ProcessPool
 from .redaction import Redactor
 from .sealing import open_secrets
 from .types import ExecutionOutcome, PluginRequest
@@ -96,6 +97,7 @@ class Worker:
         self._stopping = asyncio.Event()
         self._claim_cursor = "0-0"
         self.last_loop_at = 0.0
+        self.pool: Optional[ProcessPool] = None
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -106,6 +108,14 @@ class Worker:
         self.client = create_client(self.settings)
         self._blocking = create_blocking_client(self.settings)
         self.outcomes = Outcomes(self.client, self.settings, self.consumer, self.metrics)
+        if self.settings.isolation == "pool":
+            self.pool = ProcessPool(
+                self.settings.concurrency,
+                env=plugin_environment(self.settings.plugin_env),
+                max_runs=self.settings.pool_max_runs,
+                max_memory_bytes=self.settings.pool_max_memory_mb * 1024 * 1024,
+            )
+            await self.pool.start()
         with contextlib.suppress(Exception):
             await self._ensure_group()
         self.last_loop_at = time.monotonic()
@@ -113,9 +123,10 @@ class Worker:
             task = asyncio.ensure_future(loop)
             self._loops.add(task)
         logger.info(
-            "worker %s reading %s as group %s (concurrency %d, plugins: %s)",
-            self.consumer, self.settings.requests_stream, self.settings.worker_group,
-            self.settings.concurrency, ", ".join(self.catalog.names()) or "none",
+            "worker %s reading %s as group %s (concurrency %d, %s, plugins: %s)",
+            self.consumer, self.settings.requests_stream, self.settings.worker_group, self.settings.concurrency,
+            "a fresh process per run" if self.pool is None else f"{self.pool.size} pooled processes",
+            ", ".join(self.catalog.names()) or "none",
         )
 
     async def stop(self, grace_seconds: Optional[float] = None) -> None:
@@ -141,6 +152,8 @@ class Worker:
         for task in self._loops:
             task.cancel()
         await asyncio.gather(*self._loops, *self._handlers, return_exceptions=True)
+        if self.pool is not None:
+            await self.pool.close()
         for client in (self._blocking, self.client):
             if client is not None:
                 with contextlib.suppress(Exception):
@@ -169,6 +182,8 @@ class Worker:
         age = time.monotonic() - self.last_loop_at
         loop_ok = not self.stopping and age < max(self.settings.block_seconds * 3, 5.0)
         details.update(redis=redis_ok, loop_heartbeat_age_seconds=round(age, 3), stopping=self.stopping)
+        if self.pool is not None:
+            details["pool"] = {"pids": self.pool.pids, "started": self.pool.started_processes, "replaced": self.pool.recycled}
         return redis_ok and loop_ok, details
 
     # ------------------------------------------------------------------ loops
@@ -348,11 +363,11 @@ class Worker:
             await self.outcomes.dead_letter(entry_id, fields, poison.reason, poison.run_id, None)
             return
 
-        done = _text(await self.client.get(self._key(request.run_id, "done")))
-        if protocol.done_blocks(done, request.attempt):
-            await self.outcomes.acknowledge_duplicate(entry_id, request.run_id, done)
-            return
         if deliveries > self.settings.max_deliveries:
+            done = _text(await self.client.get(self._key(request.run_id, "done")))
+            if protocol.done_blocks(done, request.attempt):
+                await self.outcomes.acknowledge_duplicate(entry_id, request.run_id, done)
+                return
             reason = f"delivered {deliveries} times, more than the maximum {self.settings.max_deliveries}"
             await self.outcomes.dead_letter(entry_id, fields, reason, request.run_id, request.attempt)
             return
@@ -361,13 +376,26 @@ class Worker:
             self.client, self._key(request.run_id, "lease"), f"{self.consumer}:{entry_id}",
             self.settings.claim_timeout_seconds,
         )
-        if not await self._acquire_lease(entry_id, request, lease):
-            return
+        # One round trip: take the lease and read the run's markers (read after the lease is taken).
+        acquired, cancel, done = await lease.acquire_and_read(
+            self._key(request.run_id, "cancel"), self._key(request.run_id, "done")
+        )
+        if not acquired:
+            if protocol.done_blocks(done, request.attempt):
+                await self.outcomes.acknowledge_duplicate(entry_id, request.run_id, done)
+                return
+            if not await self._acquire_lease(entry_id, request, lease):
+                return
+            cancel, done = (
+                _text(value)
+                for value in await self.client.mget(self._key(request.run_id, "cancel"), self._key(request.run_id, "done"))
+            )
         try:
-            await self._start(entry_id, request, lease)
+            await self._start(entry_id, request, lease, cancel, done)
         finally:
-            with contextlib.suppress(Exception):
-                await lease.release()
+            if not lease.released:
+                with contextlib.suppress(Exception):
+                    await lease.release()
 
     async def _acquire_lease(self, entry_id: str, request: PluginRequest, lease: Lease) -> bool:
         """Takes the run's lease; while another worker holds it, keeps the entry and waits.
@@ -392,32 +420,34 @@ class Worker:
             if self.stopping:
                 return False
 
-    async def _start(self, entry_id: str, request: PluginRequest, lease: Lease) -> None:
-        """Under the lease: settles a run that must not start, else executes it."""
+    async def _start(
+        self, entry_id: str, request: PluginRequest, lease: Lease, cancel: Optional[str], done: Optional[str]
+    ) -> None:
+        """Under the lease, with the run's ``cancel`` and ``done`` read after it was taken: settles a
+        run that must not start, else executes it."""
         assert self.client is not None and self.outcomes is not None
-        cancel, done = (
-            _text(value)
-            for value in await self.client.mget(self._key(request.run_id, "cancel"), self._key(request.run_id, "done"))
-        )
         if protocol.done_blocks(done, request.attempt):
             await self.outcomes.acknowledge_duplicate(entry_id, request.run_id, done)
             return
         if cancel is not None:
-            await self.outcomes.publish(entry_id, request, ExecutionOutcome.stopped(cancel))
+            await self.outcomes.publish(entry_id, request, ExecutionOutcome.stopped(cancel), lease=lease)
             return
         refusal = limits.refusal(request, protocol.now_ms())
         if refusal is not None:
-            await self.outcomes.publish(entry_id, request, refusal)
+            await self.outcomes.publish(entry_id, request, refusal, lease=lease)
             return
         await self._execute(entry_id, request, lease)
 
-    async def _fail_before_start(self, entry_id: str, request: PluginRequest, error: str, redactor: Optional[Redactor] = None) -> None:
+    async def _fail_before_start(
+        self, entry_id: str, request: PluginRequest, error: str, redactor: Optional[Redactor] = None,
+        lease: Optional[Lease] = None,
+    ) -> None:
         assert self.outcomes is not None
         outcome = ExecutionOutcome.failed(error)
         if redactor is not None:
             outcome = redactor.outcome(outcome)
         logger.warning("run %s (%s) failed before it started: %s", request.run_id, request.plugin_name, outcome.error)
-        await self.outcomes.publish(entry_id, request, outcome, redactor=redactor)
+        await self.outcomes.publish(entry_id, request, outcome, redactor=redactor, lease=lease)
 
     async def _execute(self, entry_id: str, request: PluginRequest, lease: Lease) -> None:
         assert self.client is not None and self.outcomes is not None
@@ -425,14 +455,14 @@ class Worker:
         try:
             manifest = await self.catalog.lookup(request.plugin_name)
         except (UnknownPluginError, ManifestError) as error:
-            await self._fail_before_start(entry_id, request, str(error))
+            await self._fail_before_start(entry_id, request, str(error), lease=lease)
             return
         opened: Dict[str, str] = {}
         if request.secrets:
             try:
                 opened = open_secrets(request.secrets, self.settings.seal_key, request.raw_run_id)
             except SecretsError as error:
-                await self._fail_before_start(entry_id, request, f"cannot open the run's secrets: {error}")
+                await self._fail_before_start(entry_id, request, f"cannot open the run's secrets: {error}", lease=lease)
                 return
         # Credentials among the settings (as the original app sent them) become secrets; sealed ones win.
         request_settings, moved = credentials.split(request.settings, manifest.settings_schema)
@@ -445,16 +475,21 @@ class Worker:
         problems = manifest.validate_settings(settings)
         if problems:
             text = "invalid settings: " + "; ".join(f"{path}: {message}" for path, message in problems)
-            await self._fail_before_start(entry_id, request, text, redactor)
+            await self._fail_before_start(entry_id, request, text, redactor, lease)
             return
 
         timeout = request.timeout_seconds or manifest.timeout_seconds or self.settings.default_timeout_seconds
         budget = limits.budget(request, timeout, protocol.now_ms())
 
         steps: List[str] = []
+        started_sent: "Optional[asyncio.Future]" = None
 
         async def on_step(step: str, message: Optional[str]) -> None:
             steps.append(step)
+            # Events keep their order: a step goes out only after the started event did.
+            if started_sent is not None:
+                with contextlib.suppress(Exception):
+                    await asyncio.shield(started_sent)
             await outcomes.event(request, "step", step=step, message=message, redactor=redactor)
 
         execution = Execution(
@@ -469,6 +504,7 @@ class Worker:
             env=plugin_environment(passed_names),
             lease_ms=lease.child_remaining_ms(),
             redactor=redactor,
+            pool=None if manifest.isolation == "process" else self.pool,
         )
         keepalive = Keepalive(
             client=self.client, settings=self.settings, consumer=self.consumer, outcomes=outcomes,
@@ -484,8 +520,13 @@ class Worker:
                 "run %s: %s started (attempt %d, %g s to run%s)", request.run_id, manifest.name, request.attempt,
                 budget.seconds, ", bounded by its deadline" if budget.by_deadline else "",
             )
-            await outcomes.event(request, "started")
-            outcome = await execution.run()
+            # The started event goes out while the execution begins; the result waits for it.
+            started_sent = asyncio.ensure_future(outcomes.event(request, "started"))
+            try:
+                outcome = await execution.run()
+            finally:
+                with contextlib.suppress(Exception):
+                    await started_sent
         finally:
             stop_keepalive.set()
             with contextlib.suppress(Exception):
@@ -503,5 +544,6 @@ class Worker:
                 )
             return
         await outcomes.publish(
-            entry_id, request, outcome, int(elapsed * 1000), redactor=redactor, last_step=steps[-1] if steps else None,
+            entry_id, request, outcome, int(elapsed * 1000), redactor=redactor, lease=lease,
+            last_step=steps[-1] if steps else None,
         )

@@ -59,6 +59,13 @@ public sealed record PluginDescriptor
     /// <summary>Gets the names of the sidecar's environment variables the plugin's process receives besides the allowlisted ones (<c>env</c>).</summary>
     public IReadOnlyList<string> Environment { get; init; } = [];
 
+    /// <summary>Gets how the sidecar isolates the plugin's runs (<c>isolation</c>).</summary>
+    /// <value>
+    /// <c>pool</c> (the default: a pre-started pooled process serves the plugin's runs one after another) or
+    /// <c>process</c> (a fresh process for every run, for code that leaks state between runs).
+    /// </value>
+    public string Isolation { get; init; } = "pool";
+
     /// <summary>Gets the capabilities the manifest lists.</summary>
     public IReadOnlyList<string> Capabilities { get; init; } = [];
 

@@ -108,6 +108,7 @@ public sealed class PluginCatalogTests : IDisposable
     [InlineData("schema_version: 1\nname: bad\nruntime: python\nentry: a:b\nsettings_schema_path: ../../etc/passwd\n", "inside the plugin folder")]
     [InlineData("schema_version: 1\nname: bad\nruntime: python\nentry: a:b\ntimeout_seconds: soon\n", "timeout_seconds must be a positive number")]
     [InlineData("schema_version: 1\nruntime: python\nentry: a:b\n", "name is required")]
+    [InlineData("schema_version: 1\nname: bad\nruntime: python\nentry: a:b\nisolation: thread\n", "isolation must be pool or process, not 'thread'")]
     [InlineData("- just\n- a list\n", "must hold one mapping")]
     public void GetPlugin_InvalidManifest_ThrowsWithTheProblem_AndOthersStillLoad(string manifest, string problem)
     {
@@ -174,6 +175,22 @@ public sealed class PluginCatalogTests : IDisposable
         var warning = Assert.Single(plugin.Warnings);
         Assert.Equal("plugin.yaml: unknown key 'timeout_second' is kept as metadata; did you mean 'timeout_seconds'?", warning);
         Assert.Contains(logger.Collector.GetSnapshot(), r => r.Level == Microsoft.Extensions.Logging.LogLevel.Warning && r.Message.Contains("did you mean 'timeout_seconds'"));
+    }
+
+    [Theory]
+    [InlineData("", "pool")]
+    [InlineData("isolation: pool\n", "pool")]
+    [InlineData("isolation: process\n", "process")]
+    public void GetPlugin_Isolation_IsAKnownKey_PoolByDefault(string line, string expected)
+    {
+        _plugins.Add("isolated", "schema_version: 1\nname: isolated\nruntime: python\nentry: a:b\n" + line, schema: null);
+
+        var plugin = Catalog().GetPlugin("isolated");
+
+        Assert.NotNull(plugin);
+        Assert.Equal(expected, plugin.Isolation);
+        Assert.False(plugin.Metadata.ContainsKey("isolation"));
+        Assert.Empty(plugin.Warnings);
     }
 
     [Theory]

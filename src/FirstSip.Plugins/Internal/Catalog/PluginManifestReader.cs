@@ -26,6 +26,7 @@ internal static partial class PluginManifestReader
     [
         "schema_version", "name", "description", "version", "runtime", "entry", "timeout_seconds",
         "settings_schema_path", "capabilities", "default_config", "queue_timeout_seconds", "deadline_seconds", "env",
+        "isolation",
     ];
 
     [GeneratedRegex("^[a-z0-9][a-z0-9-]*$", RegexOptions.CultureInvariant)]
@@ -114,6 +115,12 @@ internal static partial class PluginManifestReader
             throw new PluginManifestException(folderName, $"{ManifestFileName}: env must list environment variable names, not '{badVariable}'");
         }
 
+        var isolation = OptionalScalar(values, "isolation", folderName) ?? "pool";
+        if (isolation is not ("pool" or "process"))
+        {
+            throw new PluginManifestException(folderName, $"{ManifestFileName}: isolation must be pool or process, not '{isolation}'");
+        }
+
         var defaultConfig = new JsonObject();
         if (values.TryGetValue("default_config", out var configNode) && !IsNull(configNode))
         {
@@ -174,6 +181,7 @@ internal static partial class PluginManifestReader
             QueueTimeout = queueTimeout,
             Deadline = deadline,
             Environment = environment,
+            Isolation = isolation,
             Capabilities = capabilities,
             DefaultConfig = defaultConfig,
             SettingsSchemaJson = schemaJson,

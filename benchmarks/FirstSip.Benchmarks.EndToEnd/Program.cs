@@ -1,0 +1,165 @@
+// The .NET side of `./run bench-e2e` (benchmarks/e2e/bench_e2e.py starts Redis, PostgreSQL and the sidecar).
+// Posts no-op runs through IPluginRunner as an application would and prints one JSON line of figures:
+//   idle: start-to-completed latency of runs posted one at a time (p50, p99);
+//   load: N runs posted by C concurrent callers (each starts its share, then waits for its runs), runs/s end to end.
+// Arguments: --redis host:port --db sqlite|postgres --connection <EF connection string> --plugins <dir>
+//            [--runs 2000] [--callers 8] [--idle 200] [--warmup 50] [--prefix firstsip:bench:]
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.Json;
+using FirstSip.Plugins;
+using FirstSip.Streams;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+
+var options = new Dictionary<string, string>(StringComparer.Ordinal);
+for (var i = 0; i + 1 < args.Length; i += 2)
+{
+    options[args[i].TrimStart('-')] = args[i + 1];
+}
+
+string Option(string name, string fallback) => options.TryGetValue(name, out var value) ? value : fallback;
+int Number(string name, int fallback) => int.Parse(Option(name, fallback.ToString(CultureInfo.InvariantCulture)), CultureInfo.InvariantCulture);
+
+var database = Option("db", "sqlite");
+var runs = Number("runs", 2000);
+var callers = Number("callers", 8);
+var idleRuns = Number("idle", 200);
+var warmup = Number("warmup", 50);
+var prefix = Option("prefix", "firstsip:");
+
+var builder = Host.CreateApplicationBuilder();
+builder.Logging.ClearProviders();
+builder.Logging.AddSimpleConsole().SetMinimumLevel(LogLevel.Warning);
+builder.Services.AddPluginStreams(streams =>
+{
+    streams.ConnectionString = Option("redis", "127.0.0.1:6379");
+    streams.KeyPrefix = prefix;
+});
+builder.Services.AddPluginRunStore(store =>
+{
+    if (database == "postgres")
+    {
+        store.UseNpgsql(Option("connection", ""));
+    }
+    else
+    {
+        store.UseSqlite(Option("connection", "Data Source=bench.db"));
+    }
+
+    store.PluginDirectory = Option("plugins", "plugins");
+});
+using var host = builder.Build();
+await host.Services.MigratePluginRunStoreAsync();
+await host.StartAsync();
+// IPluginRunner is scoped (it uses the run store's DbContext): one scope per caller, as one per web request.
+await using var idleScope = host.Services.CreateAsyncScope();
+var runner = idleScope.ServiceProvider.GetRequiredService<IPluginRunner>();
+
+// Where an idle run's time goes, from the row's own timestamps: start call -> dispatched -> started (the worker's
+// started event applied) -> completed (the result applied) -> the caller's WaitAsync returned.
+var stages = new Dictionary<string, List<double>>
+{
+    ["start_call_ms"] = [], ["to_dispatched_ms"] = [], ["to_started_ms"] = [], ["to_completed_ms"] = [], ["to_caller_ms"] = [],
+};
+
+async Task<double> OneRunAsync(bool record)
+{
+    var clock = Stopwatch.StartNew();
+    var run = await runner.StartAsync(new StartPluginRunRequest { PluginName = "noop", UserId = "bench" });
+    var started = clock.Elapsed.TotalMilliseconds;
+    var done = await runner.WaitAsync(run.RunId);
+    var elapsed = clock.Elapsed.TotalMilliseconds;
+    var returnedAt = DateTimeOffset.UtcNow;
+    if (done.Status != PluginRunStatus.Completed)
+    {
+        throw new InvalidOperationException($"run {done.RunId} ended {done.Status}: {done.Error}");
+    }
+
+    if (record && done.DispatchedAt is { } dispatched && done.StartedAt is { } began && done.CompletedAt is { } completed)
+    {
+        stages["start_call_ms"].Add(started);
+        stages["to_dispatched_ms"].Add((dispatched - done.CreatedAt).TotalMilliseconds);
+        stages["to_started_ms"].Add((began - dispatched).TotalMilliseconds);
+        stages["to_completed_ms"].Add((completed - began).TotalMilliseconds);
+        stages["to_caller_ms"].Add((returnedAt - completed).TotalMilliseconds);
+    }
+
+    return elapsed;
+}
+
+for (var i = 0; i < warmup; i++)
+{
+    await OneRunAsync(record: false);
+}
+
+var idle = new List<double>(idleRuns);
+for (var i = 0; i < idleRuns; i++)
+{
+    idle.Add(await OneRunAsync(record: true));
+}
+
+idle.Sort();
+double Percentile(List<double> sorted, double p) => sorted[Math.Min(sorted.Count - 1, (int)Math.Ceiling(p * sorted.Count) - 1)];
+
+// Under load: every caller starts its share as fast as StartAsync answers, then waits for each of its runs.
+var startLatencies = new List<double>(runs);
+var sync = new object();
+var failed = 0;
+var total = Stopwatch.StartNew();
+var callerTasks = Enumerable.Range(0, callers).Select(caller => Task.Run(async () =>
+{
+    await using var scope = host.Services.CreateAsyncScope();
+    var callerRunner = scope.ServiceProvider.GetRequiredService<IPluginRunner>();
+    var share = runs / callers + (caller < runs % callers ? 1 : 0);
+    var ids = new List<Guid>(share);
+    for (var i = 0; i < share; i++)
+    {
+        var clock = Stopwatch.StartNew();
+        var run = await callerRunner.StartAsync(new StartPluginRunRequest { PluginName = "noop", UserId = "bench" });
+        lock (sync)
+        {
+            startLatencies.Add(clock.Elapsed.TotalMilliseconds);
+        }
+
+        ids.Add(run.RunId);
+    }
+
+    foreach (var id in ids)
+    {
+        var done = await callerRunner.WaitAsync(id);
+        if (done.Status != PluginRunStatus.Completed)
+        {
+            Interlocked.Increment(ref failed);
+        }
+    }
+})).ToArray();
+await Task.WhenAll(callerTasks);
+var seconds = total.Elapsed.TotalSeconds;
+startLatencies.Sort();
+
+var figures = new Dictionary<string, object>
+{
+    ["db"] = database,
+    ["runs"] = runs,
+    ["all_runs"] = warmup + idleRuns + runs,
+    ["callers"] = callers,
+    ["failed"] = failed,
+    ["seconds"] = Math.Round(seconds, 3),
+    ["runs_per_second"] = Math.Round(runs / seconds, 1),
+    ["idle_runs"] = idleRuns,
+    ["idle_p50_ms"] = Math.Round(Percentile(idle, 0.50), 2),
+    ["idle_p99_ms"] = Math.Round(Percentile(idle, 0.99), 2),
+    ["start_p50_ms"] = Math.Round(Percentile(startLatencies, 0.50), 2),
+    ["start_p99_ms"] = Math.Round(Percentile(startLatencies, 0.99), 2),
+};
+foreach (var (name, values) in stages.Where(s => s.Value.Count > 0))
+{
+    values.Sort();
+    figures["idle_median_" + name] = Math.Round(Percentile(values, 0.5), 2);
+}
+
+Console.WriteLine(JsonSerializer.Serialize(figures));
+await host.StopAsync();
+return failed == 0 ? 0 : 1;
