@@ -42,6 +42,7 @@ public interface IPluginRunner
     /// <summary>
     /// Streams the run's updates: its current state first, then every status change and progress event,
     /// ending after the terminal state. Works for changes applied by another process too (the row is re-read periodically).
+    /// A run that has already ended gives its progress events (read back from the event stream while it holds them) and then its terminal state.
     /// </summary>
     /// <param name="runId">The run id.</param>
     /// <param name="cancellationToken">Ends the stream.</param>

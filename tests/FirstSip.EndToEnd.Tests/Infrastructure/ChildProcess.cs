@@ -46,9 +46,17 @@ internal sealed class ChildProcess : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// Restores the default handling of SIGINT and SIGQUIT, then executes the program in the same process (same pid).
+    /// A test run started as a background job (`./run test &amp;`, some CI runners) inherits those signals ignored, and a
+    /// program that finds SIGINT ignored at start keeps ignoring it, as it should; a person's terminal never does that.
+    /// </summary>
+    private const string DefaultSignals =
+        "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); signal.signal(signal.SIGQUIT, signal.SIG_DFL); os.execvp(sys.argv[1], sys.argv[1:])";
+
     public static ChildProcess Start(string name, string fileName, IEnumerable<string> arguments, IReadOnlyDictionary<string, string?> environment, string? workingDirectory = null)
     {
-        var info = new ProcessStartInfo(fileName)
+        var info = new ProcessStartInfo("/usr/bin/python3")
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
@@ -56,6 +64,9 @@ internal sealed class ChildProcess : IAsyncDisposable
             UseShellExecute = false,
             WorkingDirectory = workingDirectory ?? Repository.Root,
         };
+        info.ArgumentList.Add("-c");
+        info.ArgumentList.Add(DefaultSignals);
+        info.ArgumentList.Add(fileName);
         foreach (var argument in arguments)
         {
             info.ArgumentList.Add(argument);

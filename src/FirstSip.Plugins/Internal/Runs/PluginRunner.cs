@@ -267,14 +267,21 @@ internal sealed class PluginRunner(
         var run = await ReadInNewScopeAsync(runId, cancellationToken).ConfigureAwait(false)
             ?? throw new KeyNotFoundException($"no plugin run {runId}");
         var last = RunUpdates.FromRun(run, Later(run.CreatedAt, timeProvider.GetUtcNow()));
-        yield return last;
+        var seenEvents = new HashSet<string>(StringComparer.Ordinal);
         if (last.IsTerminal)
         {
+            // A watch that starts after the end still reports the run's steps (read back from the event stream), then the end.
+            foreach (var missed in await MissedProgressAsync(run, null, seenEvents, cancellationToken).ConfigureAwait(false))
+            {
+                yield return missed with { Status = last.Status, Attempt = last.Attempt, At = Later(run.CreatedAt, missed.At) };
+            }
+
+            yield return last;
             yield break;
         }
 
+        yield return last;
         var lastAt = last.At;
-        var seenEvents = new HashSet<string>(StringComparer.Ordinal);
         string? lastEventId = null;
         var warnedPending = false;
         var pollInterval = options.Value.WatchPollInterval;
