@@ -208,4 +208,42 @@ public sealed class PaidWorkTests(ServersFixture servers) : IDisposable
         var end = updates.FindIndex(u => u.Status == PluginRunStatus.Completed && u.Kind == PluginRunUpdateKind.Status);
         Assert.True(step >= 0 && step < end, string.Join(", ", updates.Select(u => $"{u.Kind}:{u.Status}:{u.Step}")));
     }
+
+    [Theory]
+    [InlineData(Db.Sqlite)]
+    [InlineData(Db.Postgres)]
+    public async Task ResultBeforeItsStartedEvent_TheRunPassesThroughRunning_AndAWatcherSeesEachTransitionOnce(Db db)
+    {
+        await using var host = await TestHost.CreateAsync(servers, _plugins, new TestHostOptions { Db = db, Start = false });
+        var run = await host.StartRunAsync();
+        await host.Dispatcher.DispatchOnceAsync(CancellationToken.None);
+
+        using var watching = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        var statuses = new List<PluginRunStatus>();
+        var first = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var watch = host.WithRunnerAsync(async runner =>
+        {
+            await foreach (var update in runner.WatchAsync(run.RunId, watching.Token))
+            {
+                if (update.Kind == PluginRunUpdateKind.Status)
+                {
+                    statuses.Add(update.Status);
+                }
+
+                first.TrySetResult();
+            }
+
+            return true;
+        });
+        await first.Task.WaitAsync(TimeSpan.FromSeconds(30));
+
+        await host.ApplyAsync(new PluginResult { PluginRunId = run.RunId, Status = PluginResultStatus.Completed, Output = Briefing, Attempt = 1, DurationMs = 40 });
+        await watch;
+        await host.HandleEventAsync(new PluginEvent { PluginRunId = run.RunId, Kind = PluginEventKind.Started, Attempt = 1 });
+
+        Assert.Equal([PluginRunStatus.Dispatched, PluginRunStatus.Running, PluginRunStatus.Completed], statuses);
+        var completed = await host.GetRequiredAsync(run.RunId);
+        Assert.Equal(PluginRunStatus.Completed, completed.Status);
+        Assert.NotNull(completed.StartedAt);
+    }
 }

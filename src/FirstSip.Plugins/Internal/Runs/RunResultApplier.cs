@@ -59,6 +59,7 @@ internal sealed class RunResultApplier(
             PluginRun? run;
             ResultOutcome outcome;
             DateTimeOffset now;
+            PluginRunUpdate? started;
             try
             {
                 run = await db.Runs.FirstOrDefaultAsync(r => r.RunId == result.PluginRunId, cancellationToken).ConfigureAwait(false);
@@ -81,8 +82,21 @@ internal sealed class RunResultApplier(
                 }
 
                 now = timeProvider.GetUtcNow();
-                var version = run.Version;
+                var expected = run.Version;
+                var version = expected;
                 var timedOut = run.Status == PluginRunStatus.TimedOut ? run.Error : null;
+
+                // A result can be applied before its run's started event (they travel on two streams): the run did
+                // run, so it passes through running (its own version) on the way, and watchers see that transition.
+                started = null;
+                if (run.Status == PluginRunStatus.Dispatched)
+                {
+                    var startedAt = result.DurationMs is { } ms and > 0 ? now - TimeSpan.FromMilliseconds(ms) : now;
+                    run.StartedAt = startedAt < run.DispatchedAt ? run.DispatchedAt : startedAt;
+                    started = RunUpdates.FromRun(run, run.StartedAt ?? now) with { Status = PluginRunStatus.Running, Version = version + 1 };
+                    version++;
+                }
+
                 outcome = Transition(run, result, now);
                 if (timedOut is not null)
                 {
@@ -94,7 +108,7 @@ internal sealed class RunResultApplier(
 
                 // The conditional update comes first: it takes the row (PostgreSQL) or the write lock (SQLite), so
                 // only the one applier that wins it runs the completion handlers, in the same transaction.
-                if (!await WriteTransitionAsync(run, version, cancellationToken).ConfigureAwait(false))
+                if (!await WriteTransitionAsync(run, expected, cancellationToken).ConfigureAwait(false))
                 {
                     throw new DbUpdateConcurrencyException($"run {run.RunId} changed while its result was applied");
                 }
@@ -136,6 +150,11 @@ internal sealed class RunResultApplier(
             }
 
             context.Entry(run).State = EntityState.Detached;
+            if (started is not null)
+            {
+                hub.Publish(started);
+            }
+
             Report(run, outcome, now);
             activity?.SetTag("firstsip.result.outcome", outcome == ResultOutcome.Applied ? run.Status.ToWireString() : "retry");
             return outcome;
