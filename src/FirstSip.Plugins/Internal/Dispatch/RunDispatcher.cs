@@ -415,17 +415,24 @@ internal sealed class RunDispatcher(
     /// </summary>
     private static async Task RecordRequestIdsAsync(RunDbContextAccessor db, List<(PluginRun Run, string EntryId)> published)
     {
-        foreach (var (run, entryId) in published)
+        // One transaction for the batch: one commit (one WAL sync on SQLite) instead of one per run.
+        var transaction = await db.Context.Database.BeginTransactionAsync(CancellationToken.None).ConfigureAwait(false);
+        await using (transaction.ConfigureAwait(false))
         {
-            var attempt = run.Attempt;
-            await db.Runs
-                .Where(r => r.RunId == run.RunId && r.Attempt == attempt && r.RequestId == null &&
-                            (r.Status == PluginRunStatus.Dispatched || r.Status == PluginRunStatus.Running))
-                .ExecuteUpdateAsync(
-                    s => s.SetProperty(r => r.RequestId, entryId)
-                        .SetProperty(r => r.DispatchFailures, 0),
-                    CancellationToken.None)
-                .ConfigureAwait(false);
+            foreach (var (run, entryId) in published)
+            {
+                var attempt = run.Attempt;
+                await db.Runs
+                    .Where(r => r.RunId == run.RunId && r.Attempt == attempt && r.RequestId == null &&
+                                (r.Status == PluginRunStatus.Dispatched || r.Status == PluginRunStatus.Running))
+                    .ExecuteUpdateAsync(
+                        s => s.SetProperty(r => r.RequestId, entryId)
+                            .SetProperty(r => r.DispatchFailures, 0),
+                        CancellationToken.None)
+                    .ConfigureAwait(false);
+            }
+
+            await transaction.CommitAsync(CancellationToken.None).ConfigureAwait(false);
         }
     }
 
