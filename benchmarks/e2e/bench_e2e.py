@@ -175,7 +175,8 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=2000, help="runs under load per system (default 2000)")
     parser.add_argument("--callers", type=int, default=8, help="concurrent callers (default 8)")
     parser.add_argument("--idle", type=int, default=200, help="runs posted one at a time for the idle latency (default 200)")
-    parser.add_argument("--warmup", type=int, default=50, help="runs before measuring (default 50)")
+    parser.add_argument("--warmup", type=int, default=1000,
+                        help="runs posted under load before measuring, for a steady state (default 1000)")
     parser.add_argument("--concurrency", type=int, default=2, help="sidecar slots and Celery pool size (default 2)")
     parser.add_argument("--skip", action="append", default=[], choices=["sqlite", "postgres", "celery"])
     parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", help="an extra sidecar variable")
@@ -238,8 +239,8 @@ def main() -> int:
     shutil.copy(os.path.join(logs, "figures.json"), os.path.join(ROOT, ".run", "bench-e2e", "latest.json"))
 
     celery: Optional[Dict] = results.get("celery")
-    print(f"| system | runs/s ({args.runs} runs, {args.callers} callers) | vs Celery | idle p50 | idle p99 | CPU per run |")
-    print("| --- | --- | --- | --- | --- | --- |")
+    print(f"| system | runs/s ({args.runs} runs, {args.callers} callers) | vs Celery | idle p50 | idle p99 | worker CPU per run | app CPU per run |")
+    print("| --- | --- | --- | --- | --- | --- | --- |")
     for key, label in (("sqlite", "FirstSip, SQLite"), ("postgres", "FirstSip, PostgreSQL"), ("celery", "Celery 5.2")):
         figures = results.get(key)
         if figures is None:
@@ -247,8 +248,9 @@ def main() -> int:
         ratio = f"{figures['runs_per_second'] / celery['runs_per_second']:.2f}x" if celery else "-"
         cpu = (f"{figures['cpu_ms_per_run_worker']:.2f} ms worker, {figures['cpu_ms_per_run_with_pool']:.2f} ms with pool"
                if "cpu_ms_per_run_worker" in figures else f"{figures['cpu_ms_per_run_with_pool']:.2f} ms worker and pool")
+        app = f"{figures['app_cpu_ms_per_run']:.2f} ms" if "app_cpu_ms_per_run" in figures else "-"
         print(f"| {label} | {figures['runs_per_second']:.1f} | {ratio} | {figures['idle_p50_ms']:.1f} ms | "
-              f"{figures['idle_p99_ms']:.1f} ms | {cpu} |")
+              f"{figures['idle_p99_ms']:.1f} ms | {cpu} | {app} |")
     return 0
 
 

@@ -1,7 +1,7 @@
 """The Celery peer of `./run bench-e2e`: a no-op task, and a client that posts it as the .NET host posts runs.
 
 Worker:  python3 -m celery -A celery_peer worker --pool=prefork --concurrency=2 ...
-Client:  python3 celery_peer.py --runs 2000 --callers 8 --idle 200 --warmup 50   (prints one JSON line)
+Client:  python3 celery_peer.py --runs 2000 --callers 8 --idle 200 --warmup 1000   (prints one JSON line)
 The broker and the result backend are the Redis of BENCH_REDIS_URL.
 """
 
@@ -36,7 +36,7 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=2000)
     parser.add_argument("--callers", type=int, default=8)
     parser.add_argument("--idle", type=int, default=200)
-    parser.add_argument("--warmup", type=int, default=50)
+    parser.add_argument("--warmup", type=int, default=1000)
     args = parser.parse_args()
 
     def one() -> float:
@@ -44,36 +44,40 @@ def main() -> int:
         noop.delay().get(timeout=60)
         return (time.perf_counter() - started) * 1000
 
-    for _ in range(args.warmup):
-        one()
+    def load(count: int) -> "tuple[float, int]":
+        """`count` tasks sent by the callers, each sending its share and then waiting for each result."""
+        failed = [0]
+        lock = threading.Lock()
+
+        def caller(index: int) -> None:
+            share = count // args.callers + (1 if index < count % args.callers else 0)
+            pending = [noop.delay() for _ in range(share)]
+            for result in pending:
+                try:
+                    result.get(timeout=300)
+                except Exception:  # counted, not raised: the figures say how many failed
+                    with lock:
+                        failed[0] += 1
+
+        started = time.perf_counter()
+        threads = [threading.Thread(target=caller, args=(i,)) for i in range(args.callers)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        return time.perf_counter() - started, failed[0]
+
+    # Warm-up under load, as for FirstSip's host, then one task alone before the idle latency.
+    load(args.warmup)
+    one()
     idle = [one() for _ in range(args.idle)]
-
-    failed = [0]
-    lock = threading.Lock()
-
-    def caller(index: int) -> None:
-        share = args.runs // args.callers + (1 if index < args.runs % args.callers else 0)
-        pending = [noop.delay() for _ in range(share)]
-        for result in pending:
-            try:
-                result.get(timeout=300)
-            except Exception:  # counted, not raised: the figures say how many failed
-                with lock:
-                    failed[0] += 1
-
-    started = time.perf_counter()
-    threads = [threading.Thread(target=caller, args=(i,)) for i in range(args.callers)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    seconds = time.perf_counter() - started
+    seconds, failures = load(args.runs)
     print(json.dumps({
-        "runs": args.runs, "all_runs": args.warmup + args.idle + args.runs, "callers": args.callers,
-        "failed": failed[0], "seconds": round(seconds, 3), "runs_per_second": round(args.runs / seconds, 1),
+        "runs": args.runs, "all_runs": args.warmup + 1 + args.idle + args.runs, "callers": args.callers,
+        "failed": failures, "seconds": round(seconds, 3), "runs_per_second": round(args.runs / seconds, 1),
         "idle_p50_ms": round(_percentile(idle, 0.5), 2), "idle_p99_ms": round(_percentile(idle, 0.99), 2),
     }))
-    return 0 if failed[0] == 0 else 1
+    return 0 if failures == 0 else 1
 
 
 if __name__ == "__main__":

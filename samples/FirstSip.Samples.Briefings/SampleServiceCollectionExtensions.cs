@@ -39,7 +39,7 @@ public static class SampleServiceCollectionExtensions
         }
         else
         {
-            services.AddDbContext<BriefingsDbContext, SqliteBriefingsDbContext>(db => db.UseSqlite($"Data Source={settings.Database}"));
+            services.AddDbContext<BriefingsDbContext, SqliteBriefingsDbContext>(db => db.UseSqlite($"Data Source={settings.Database}").AddPluginRunStoreInterceptors());
         }
         services.AddPluginRunStore<BriefingsDbContext>(runs =>
             {

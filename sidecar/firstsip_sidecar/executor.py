@@ -24,7 +24,7 @@ import os
 import signal
 import sys
 import time
-from typing import TYPE_CHECKING, Any, Awaitable, Callable, Dict, Optional
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, Dict, Optional, Tuple
 
 from .environment import plugin_environment
 from .plugins import PluginManifest
@@ -198,32 +198,10 @@ class Execution:
             limit=_MAX_LINE,
         )
         relay = asyncio.ensure_future(self._relay_stderr())
-        reader = asyncio.ensure_future(self._read(deadline))
-        cancelled = asyncio.ensure_future(self.cancelled.wait())
-        killed = asyncio.ensure_future(self.killed.wait())
         try:
-            done, _ = await asyncio.wait(
-                {reader, cancelled, killed},
-                timeout=max(deadline - time.time(), 0.0),
-                return_when=asyncio.FIRST_COMPLETED,
-            )
-            if reader in done:
-                try:
-                    outcome = reader.result()
-                except (ValueError, OSError) as error:  # e.g. a line over the size limit
-                    return ExecutionOutcome.failed(f"cannot read the plugin's result: {error}")
-                if outcome is None and self.abandon_reason is None:
-                    self.abandon_reason = "its lease ran out before it was renewed; the execution stopped itself"
-                return outcome
-            self._kill_group()
-            if killed in done:
-                return None
-            if cancelled in done:
-                return ExecutionOutcome.stopped(self.cancel_reason)
-            return ExecutionOutcome.failed(self.timeout_error, kind="timed_out")
+            outcome, _ = await self._wait_for_outcome(deadline)
+            return outcome
         finally:
-            for task in (reader, cancelled, killed):
-                task.cancel()
             self._kill_group()
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self.process.wait(), timeout=10)
@@ -243,10 +221,35 @@ class Execution:
         self.process = pooled.process
         drained = pooled.begin(self.run_id, self.redactor)
         deadline = time.time() + self.timeout_seconds
+        released = False
+        try:
+            outcome, answered = await self._wait_for_outcome(deadline)
+            if answered and outcome is not None and self._result is not None:
+                clean = not self._result.get("dirty") and not self.killed.is_set() and not self.cancelled.is_set()
+                if clean:
+                    with contextlib.suppress(asyncio.TimeoutError):
+                        await asyncio.wait_for(drained.wait(), timeout=_STDERR_DRAIN_SECONDS)
+                    clean = drained.is_set() and pooled.alive
+                pool.release(pooled, reusable=clean, rss_bytes=int(self._result.get("rss_bytes") or 0))
+                released = True
+            return outcome
+        finally:
+            if not released:
+                pooled.kill()
+                pool.release(pooled, reusable=False)
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(pooled.process.wait(), timeout=10)
+
+    async def _wait_for_outcome(self, deadline: float) -> Tuple[Optional[ExecutionOutcome], bool]:
+        """Waits for the child's answer, a cancel, a kill or the timeout, whichever comes first.
+
+        :returns: the outcome (``None`` when the execution was abandoned: killed, or it stopped itself when its lease
+            ran out) and whether the child answered on its own (a result read, or its own stop), as opposed to a cancel,
+            a kill, the timeout or an unreadable answer, after which the process must not be used again.
+        """
         reader = asyncio.ensure_future(self._read(deadline))
         cancelled = asyncio.ensure_future(self.cancelled.wait())
         killed = asyncio.ensure_future(self.killed.wait())
-        released = False
         try:
             done, _ = await asyncio.wait(
                 {reader, cancelled, killed},
@@ -257,31 +260,18 @@ class Execution:
                 try:
                     outcome = reader.result()
                 except (ValueError, OSError) as error:  # e.g. a line over the size limit
-                    return ExecutionOutcome.failed(f"cannot read the plugin's result: {error}")
+                    return ExecutionOutcome.failed(f"cannot read the plugin's result: {error}"), False
                 if outcome is None and self.abandon_reason is None:
                     self.abandon_reason = "its lease ran out before it was renewed; the execution stopped itself"
-                if outcome is not None and self._result is not None:
-                    clean = not self._result.get("dirty") and not self.killed.is_set() and not self.cancelled.is_set()
-                    if clean:
-                        with contextlib.suppress(asyncio.TimeoutError):
-                            await asyncio.wait_for(drained.wait(), timeout=_STDERR_DRAIN_SECONDS)
-                        clean = drained.is_set() and pooled.alive
-                    pool.release(pooled, reusable=clean, rss_bytes=int(self._result.get("rss_bytes") or 0))
-                    released = True
-                return outcome
+                return outcome, True
             if killed in done:
-                return None
+                return None, False
             if cancelled in done:
-                return ExecutionOutcome.stopped(self.cancel_reason)
-            return ExecutionOutcome.failed(self.timeout_error, kind="timed_out")
+                return ExecutionOutcome.stopped(self.cancel_reason), False
+            return ExecutionOutcome.failed(self.timeout_error, kind="timed_out"), False
         finally:
             for task in (reader, cancelled, killed):
                 task.cancel()
-            if not released:
-                pooled.kill()
-                pool.release(pooled, reusable=False)
-                with contextlib.suppress(Exception):
-                    await asyncio.wait_for(pooled.process.wait(), timeout=10)
 
     async def _relay_stderr(self) -> None:
         """Logs the child's standard error, one redacted line at a time."""

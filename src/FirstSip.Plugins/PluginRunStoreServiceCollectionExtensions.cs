@@ -61,6 +61,7 @@ public static class PluginRunStoreServiceCollectionExtensions
         ArgumentNullException.ThrowIfNull(services);
         var builder = AddCore(services);
         services.TryAddScoped(static sp => new RunDbContextAccessor(sp.GetRequiredService<TContext>()));
+        services.ConfigureDbContext<TContext>(static options => options.AddPluginRunStoreInterceptors());
         return builder;
     }
 
@@ -195,6 +196,8 @@ public static class PluginRunStoreServiceCollectionExtensions
         services.TryAddSingleton(static sp => new PluginRunsMetrics(sp.GetService<System.Diagnostics.Metrics.IMeterFactory>()));
         services.TryAddScoped<IPluginRunner, PluginRunner>();
         services.TryAddScoped<RunResultApplier>();
+        services.TryAddSingleton<RunResultBatcher>();
+        services.TryAddSingleton<RunEventBatcher>();
         services.TryAddSingleton<RunDispatcher>();
         services.TryAddSingleton<RunReaper>();
         services.AddSingleton<IHostedService>(static sp => sp.GetRequiredService<RunDispatcher>());

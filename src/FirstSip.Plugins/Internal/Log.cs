@@ -37,6 +37,7 @@ internal static partial class Log
     public const int UnpublishedRunPutBackId = 47;
     public const int ResultAppliedAfterTimeoutId = 36;
     public const int DatabaseUnavailableId = 37;
+    public const int BatchFailedId = 63;
 
     [LoggerMessage(EventId = PluginDirectoryMissingId, EventName = "PluginDirectoryMissing", Level = LogLevel.Warning,
         Message = "Plugin directory {PluginDirectory} does not exist; the catalog is empty")]
@@ -161,4 +162,8 @@ internal static partial class Log
     [LoggerMessage(EventId = DatabaseUnavailableId, EventName = "DatabaseUnavailable",
         Message = "Applying {StreamName} entry {MessageId} failed with a transient database error (try {Attempt}); it is tried again in {RetryDelay}")]
     public static partial void DatabaseUnavailable(this ILogger logger, LogLevel level, Exception exception, string streamName, string messageId, int attempt, TimeSpan retryDelay);
+
+    [LoggerMessage(EventId = BatchFailedId, EventName = "BatchFailed", Level = LogLevel.Debug,
+        Message = "A batch of {Count} {What} could not be applied in one transaction; they are applied one by one")]
+    public static partial void BatchFailed(this ILogger logger, Exception exception, string what, int count);
 }

@@ -1,5 +1,6 @@
 using FirstSip.Plugins.Internal;
 using FirstSip.Plugins.Tests.Infrastructure;
+using FirstSip.Streams;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Time.Testing;
 
@@ -126,6 +127,35 @@ public sealed class DispatchFailureTests(ServersFixture servers) : IDisposable
         Assert.Equal(PluginRunStatus.Pending, putBack.Status);
         Assert.Equal(1, putBack.DispatchFailures);
         Assert.Equal(good.RunId, Assert.Single(await host.ReadRequestsAsync(1)).Request.PluginRunId);
+    }
+
+    [Theory]
+    [InlineData(Db.Sqlite)]
+    [InlineData(Db.Postgres)]
+    public async Task ARequestTooLargeForTheStream_FailsItsRunAlone_TheRestOfTheBulkPublishGoesOut(Db db)
+    {
+        await using var host = await TestHost.CreateAsync(servers, _plugins, new TestHostOptions
+        {
+            Db = db,
+            Start = false,
+            Services = s => s.Configure<PluginStreamsOptions>(o => o.MaxPayloadBytes = 4096),
+        });
+        var first = await host.StartRunAsync("plain", settingsJson: """{"note":"small"}""");
+        var large = await host.StartRunAsync("plain", settingsJson: $$"""{"note":"{{new string('x', 8000)}}"}""");
+        var last = await host.StartRunAsync("plain", settingsJson: """{"note":"small"}""");
+
+        Assert.Equal((3, 2, 0), await host.Dispatcher.DispatchOnceAsync(CancellationToken.None));
+        var failed = await host.GetRequiredAsync(large.RunId);
+        Assert.Equal(PluginRunStatus.Failed, failed.Status);
+        Assert.StartsWith("the request is too large for the stream", failed.Error, StringComparison.Ordinal);
+        var sent = (await host.ReadRequestsAsync(2)).Select(r => r.Request.PluginRunId).ToList();
+        Assert.Equal([first.RunId, last.RunId], sent);
+        foreach (var run in new[] { first, last })
+        {
+            var dispatched = await host.GetRequiredAsync(run.RunId);
+            Assert.Equal(PluginRunStatus.Dispatched, dispatched.Status);
+            Assert.NotNull(dispatched.RequestId);
+        }
     }
 }
 

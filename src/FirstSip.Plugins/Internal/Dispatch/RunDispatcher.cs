@@ -15,8 +15,8 @@ namespace FirstSip.Plugins.Internal.Dispatch;
 
 /// <summary>
 /// The outbox dispatcher: claims due pending runs (a version-conditional update to <c>dispatched</c>, so two app instances
-/// never publish the same run), publishes them to the request stream pipelined, each under a span that continues the run's
-/// trace, and records each request's entry id. Whatever goes wrong between the claim and the publish, every claimed run that
+/// never publish the same run), publishes them to the request stream in one bulk publish (or, when dispatch spans are
+/// listened to, pipelined, each under a span that continues the run's trace), and records each request's entry id. Whatever goes wrong between the claim and the publish, every claimed run that
 /// was not published goes back to <c>pending</c>: a failure of its own (its secrets provider, the publish) counts against
 /// <see cref="PluginRunStoreOptions.MaxDispatchFailures"/> and delays its next try by the retry backoff; a stop does not count.
 /// </summary>
@@ -291,6 +291,14 @@ internal sealed class RunDispatcher(
             return;
         }
 
+        // Without a listener for the dispatch spans no request carries a run's own trace context: the batch goes out in
+        // one bulk publish. With one, each request is sent under its run's span, so that the worker continues that trace.
+        if (batch.Count > 1 && !PluginRunsMetrics.ActivitySource.HasListeners()
+            && await PublishManyAsync(batch, outcomes, published, now, cancellationToken).ConfigureAwait(false))
+        {
+            return;
+        }
+
         var sends = new List<(PluginRun Run, Activity? Activity, Task<string> Send)>(batch.Count);
         var outer = Activity.Current;
         try
@@ -364,6 +372,55 @@ internal sealed class RunDispatcher(
     }
 
     /// <summary>
+    /// Publishes the batch with <see cref="IStreamPublisher{T}.PublishManyAsync"/>. Returns false, having sent nothing,
+    /// when a request is too large for the stream: the caller then publishes one by one and fails that run alone.
+    /// </summary>
+    private async Task<bool> PublishManyAsync(
+        List<(PluginRun Run, PluginRequest Request)> batch,
+        Dictionary<Guid, string?> outcomes,
+        List<(PluginRun Run, string EntryId)> published,
+        DateTimeOffset now,
+        CancellationToken cancellationToken)
+    {
+        IReadOnlyList<string> ids;
+        try
+        {
+            ids = await publisher.PublishManyAsync([.. batch.Select(static b => b.Request)], cancellationToken).ConfigureAwait(false);
+        }
+        catch (PayloadTooLargeException)
+        {
+            return false;
+        }
+        catch (Exception ex)
+        {
+            // Redis down, a timeout, or the host stopping: every run of the batch goes back to pending. Entries that did
+            // reach the stream are absorbed, when published again, by the workers' lease and done keys.
+            logger.DispatchFailed(ex, batch.Count, publisher.StreamName);
+            if (!cancellationToken.IsCancellationRequested)
+            {
+                var reason = ErrorText.Redact($"publishing the request failed: {ex.Message}");
+                foreach (var (run, _) in batch)
+                {
+                    outcomes[run.RunId] = reason;
+                }
+            }
+
+            return true;
+        }
+
+        for (var i = 0; i < batch.Count; i++)
+        {
+            var run = batch[i].Run;
+            outcomes[run.RunId] = null;
+            published.Add((run, ids[i]));
+            PluginRunsMetrics.Add(metrics.Dispatched, run.PluginName);
+            hub.PublishStatus(run, now);
+        }
+
+        return true;
+    }
+
+    /// <summary>
     /// Puts runs that were claimed and not published back to pending. It runs even while stopping (no cancellation), so
     /// no run stays dispatched without being on the stream. A run that failed for a reason of its own is put back with a
     /// delay, and failed once it reached <see cref="PluginRunStoreOptions.MaxDispatchFailures"/>.
@@ -415,17 +472,24 @@ internal sealed class RunDispatcher(
     /// </summary>
     private static async Task RecordRequestIdsAsync(RunDbContextAccessor db, List<(PluginRun Run, string EntryId)> published)
     {
-        foreach (var (run, entryId) in published)
+        // One transaction for the batch: one commit (one WAL sync on SQLite) instead of one per run.
+        var transaction = await db.Context.Database.BeginTransactionAsync(CancellationToken.None).ConfigureAwait(false);
+        await using (transaction.ConfigureAwait(false))
         {
-            var attempt = run.Attempt;
-            await db.Runs
-                .Where(r => r.RunId == run.RunId && r.Attempt == attempt && r.RequestId == null &&
-                            (r.Status == PluginRunStatus.Dispatched || r.Status == PluginRunStatus.Running))
-                .ExecuteUpdateAsync(
-                    s => s.SetProperty(r => r.RequestId, entryId)
-                        .SetProperty(r => r.DispatchFailures, 0),
-                    CancellationToken.None)
-                .ConfigureAwait(false);
+            foreach (var (run, entryId) in published)
+            {
+                var attempt = run.Attempt;
+                await db.Runs
+                    .Where(r => r.RunId == run.RunId && r.Attempt == attempt && r.RequestId == null &&
+                                (r.Status == PluginRunStatus.Dispatched || r.Status == PluginRunStatus.Running))
+                    .ExecuteUpdateAsync(
+                        s => s.SetProperty(r => r.RequestId, entryId)
+                            .SetProperty(r => r.DispatchFailures, 0),
+                        CancellationToken.None)
+                    .ConfigureAwait(false);
+            }
+
+            await transaction.CommitAsync(CancellationToken.None).ConfigureAwait(false);
         }
     }
 

@@ -242,18 +242,42 @@ internal sealed class PluginRunner(
         return new PluginRunPage(items, total, query.Skip, query.Take);
     }
 
+    /// <summary>
+    /// Waits for the terminal state only: no progress is reported, so no event is read back from the event stream. The row
+    /// is read once, then again when a terminal update arrives (from this process or, through the relay, another) and at
+    /// each poll interval.
+    /// </summary>
     public async Task<PluginRun> WaitAsync(Guid runId, CancellationToken cancellationToken = default)
     {
-        await foreach (var update in WatchAsync(runId, cancellationToken).ConfigureAwait(false))
+        using var subscription = await hub.SubscribeAsync(runId, cancellationToken).ConfigureAwait(false);
+        var warnedPending = false;
+        var pollInterval = options.Value.WatchPollInterval;
+        while (true)
         {
-            if (update.IsTerminal)
+            var run = await ReadInNewScopeAsync(runId, cancellationToken).ConfigureAwait(false)
+                ?? throw new KeyNotFoundException($"no plugin run {runId}");
+            if (run.Status.IsTerminal())
             {
-                break;
+                return run;
+            }
+
+            if (!warnedPending && run.Status == PluginRunStatus.Pending && !DispatcherRuns()
+                && timeProvider.GetUtcNow() - run.CreatedAt is var pendingFor && pendingFor >= options.Value.PendingWarningAfter)
+            {
+                warnedPending = true;
+                logger.RunPendingWithoutDispatcher(runId, pendingFor);
+            }
+
+            var ended = false;
+            while (!ended)
+            {
+                ended = await WaitForNotificationAsync(subscription, pollInterval, cancellationToken).ConfigureAwait(false);
+                while (subscription.Reader.TryRead(out var update))
+                {
+                    ended |= update.IsTerminal;
+                }
             }
         }
-
-        return await ReadInNewScopeAsync(runId, cancellationToken).ConfigureAwait(false)
-            ?? throw new KeyNotFoundException($"no plugin run {runId}");
     }
 
     /// <summary>

@@ -8,44 +8,114 @@ using Microsoft.Extensions.Options;
 namespace FirstSip.Plugins.Internal.Runs;
 
 /// <summary>
-/// The app group's handler of <c>plugin:events</c>: a <c>started</c> event moves the run from <c>dispatched</c> to
+/// The app group's handler of <c>plugin:events</c>, applied in batches by <see cref="RunEventBatcher"/>: a <c>started</c> event moves the run from <c>dispatched</c> to
 /// <c>running</c> and starts the app's execution backstop (start + timeout + grace; a worker that takes over a dead
 /// worker's run starts it again); steps are stored as the run's last step; every event feeds the watchers. Transient
 /// database failures are retried in process, each try in a scope of its own.
 /// </summary>
 internal sealed class RunEventHandler(
-    IServiceScopeFactory scopeFactory,
-    TransientDatabaseRetry retry,
-    TimeProvider timeProvider,
-    IOptions<PluginRunStoreOptions> options,
-    RunUpdateHub hub,
-    PluginRunsMetrics metrics,
+    RunEventBatcher batcher,
     ILogger<RunEventHandler> logger) : IStreamMessageHandler<PluginEvent>
 {
     public Task HandleAsync(StreamMessage<PluginEvent> message, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(message);
-        return retry.ExecuteAsync(message.StreamName, message.Id, async token =>
-        {
-            var scope = scopeFactory.CreateAsyncScope();
-            await using (scope.ConfigureAwait(false))
-            {
-                await ApplyAsync(scope.ServiceProvider.GetRequiredService<RunDbContextAccessor>(), message.Message, message.Id, token).ConfigureAwait(false);
-            }
-        }, cancellationToken);
+        return batcher.ApplyAsync(message, cancellationToken);
     }
 
-    private async Task ApplyAsync(RunDbContextAccessor db, PluginEvent evt, string eventId, CancellationToken cancellationToken)
+    /// <summary>A poison progress event is logged; it carries no outcome, so the run goes on (its result or deadline ends it).</summary>
+    public Task OnDeadLetteredAsync(DeadLetteredEntry entry, CancellationToken cancellationToken)
     {
-        var now = timeProvider.GetUtcNow();
+        ArgumentNullException.ThrowIfNull(entry);
+        logger.RunDeadLettered(entry.StreamName, entry.Key ?? "", entry.Reason);
+        return Task.CompletedTask;
+    }
+}
+
+/// <summary>
+/// Applies the progress events the reader's handlers hand over concurrently in batches, one transaction each (see
+/// <see cref="EntryBatcher{T}"/>), a fresh scope for every try. Watchers hear of a batch's events once it is committed.
+/// </summary>
+internal sealed class RunEventBatcher
+{
+    private readonly IServiceScopeFactory _scopeFactory;
+    private readonly TransientDatabaseRetry _retry;
+    private readonly TimeProvider _timeProvider;
+    private readonly IOptions<PluginRunStoreOptions> _options;
+    private readonly RunUpdateHub _hub;
+    private readonly PluginRunsMetrics _metrics;
+    private readonly EntryBatcher<Entry> _batcher;
+
+    public RunEventBatcher(
+        IServiceScopeFactory scopeFactory,
+        TransientDatabaseRetry retry,
+        TimeProvider timeProvider,
+        IOptions<PluginRunStoreOptions> options,
+        RunUpdateHub hub,
+        PluginRunsMetrics metrics,
+        ILogger<RunEventBatcher> logger)
+    {
+        _scopeFactory = scopeFactory;
+        _retry = retry;
+        _timeProvider = timeProvider;
+        _options = options;
+        _hub = hub;
+        _metrics = metrics;
+        _batcher = new EntryBatcher<Entry>(ApplyBatchAsync, ApplyOneAsync, (ex, count) => logger.BatchFailed(ex, "progress events", count));
+    }
+
+    public Task ApplyAsync(StreamMessage<PluginEvent> message, CancellationToken cancellationToken) =>
+        _batcher.ApplyAsync(new Entry(message.Message, message.StreamName, message.Id), cancellationToken);
+
+    private Task ApplyBatchAsync(IReadOnlyList<Entry> entries, CancellationToken cancellationToken) =>
+        _retry.ExecuteAsync(entries[0].Stream, RunResultBatcher.BatchIds(entries), async token =>
+        {
+            var scope = _scopeFactory.CreateAsyncScope();
+            await using (scope.ConfigureAwait(false))
+            {
+                var db = scope.ServiceProvider.GetRequiredService<RunDbContextAccessor>();
+                var applied = new List<Action>(entries.Count);
+                var transaction = await db.Context.Database.BeginTransactionAsync(token).ConfigureAwait(false);
+                await using (transaction.ConfigureAwait(false))
+                {
+                    foreach (var entry in entries)
+                    {
+                        applied.Add(await ApplyAsync(db, entry.Event, entry.Id, token).ConfigureAwait(false));
+                    }
+
+                    await transaction.CommitAsync(token).ConfigureAwait(false);
+                }
+
+                foreach (var report in applied)
+                {
+                    report();
+                }
+            }
+        }, cancellationToken);
+
+    private Task ApplyOneAsync(Entry entry, CancellationToken cancellationToken) =>
+        _retry.ExecuteAsync(entry.Stream, entry.Id, async token =>
+        {
+            var scope = _scopeFactory.CreateAsyncScope();
+            await using (scope.ConfigureAwait(false))
+            {
+                var report = await ApplyAsync(scope.ServiceProvider.GetRequiredService<RunDbContextAccessor>(), entry.Event, entry.Id, token).ConfigureAwait(false);
+                report();
+            }
+        }, cancellationToken);
+
+    /// <summary>Applies one event to its run; returns what tells watchers and metrics, to call once the change is committed.</summary>
+    private async Task<Action> ApplyAsync(RunDbContextAccessor db, PluginEvent evt, string eventId, CancellationToken cancellationToken)
+    {
+        var now = _timeProvider.GetUtcNow();
         var step = evt.Kind == PluginEventKind.Step ? evt.Step : null;
         var run = await db.Runs.AsNoTracking().FirstOrDefaultAsync(r => r.RunId == evt.PluginRunId, cancellationToken).ConfigureAwait(false);
         if (run is null)
         {
-            return;
+            return static () => { };
         }
 
-        var deadline = now + options.Value.DeadlineGracePeriod + TimeSpan.FromSeconds(run.TimeoutSeconds);
+        var deadline = now + _options.Value.DeadlineGracePeriod + TimeSpan.FromSeconds(run.TimeoutSeconds);
         var startable = evt.Kind == PluginEventKind.Started
             ? db.Runs.Where(r => r.RunId == evt.PluginRunId && (r.Status == PluginRunStatus.Dispatched || r.Status == PluginRunStatus.Running))
             : db.Runs.Where(r => r.RunId == evt.PluginRunId && r.Status == PluginRunStatus.Dispatched);
@@ -64,13 +134,9 @@ internal sealed class RunEventHandler(
                 cancellationToken)
             .ConfigureAwait(false);
 
+        var queueWait = started == 1 && run.Status == PluginRunStatus.Dispatched && run.DispatchedAt is { } dispatchedAt ? now - dispatchedAt : (TimeSpan?)null;
         if (started == 1)
         {
-            if (run.Status == PluginRunStatus.Dispatched && run.DispatchedAt is { } dispatchedAt)
-            {
-                PluginRunsMetrics.Record(metrics.QueueWait, run.PluginName, now - dispatchedAt);
-            }
-
             run.Status = PluginRunStatus.Running;
             run.StartedAt = now;
             run.Deadline = deadline;
@@ -92,19 +158,22 @@ internal sealed class RunEventHandler(
             }
         }
 
-        if (started == 1 || step is not null)
+        var statusChanged = started == 1 || step is not null;
+        return () =>
         {
-            hub.PublishStatus(run, now);
-        }
+            if (queueWait is { } wait)
+            {
+                PluginRunsMetrics.Record(_metrics.QueueWait, run.PluginName, wait);
+            }
 
-        hub.Publish(RunUpdates.FromEvent(evt, eventId, run, now));
+            if (statusChanged)
+            {
+                _hub.PublishStatus(run, now);
+            }
+
+            _hub.Publish(RunUpdates.FromEvent(evt, eventId, run, now));
+        };
     }
 
-    /// <summary>A poison progress event is logged; it carries no outcome, so the run goes on (its result or deadline ends it).</summary>
-    public Task OnDeadLetteredAsync(DeadLetteredEntry entry, CancellationToken cancellationToken)
-    {
-        ArgumentNullException.ThrowIfNull(entry);
-        logger.RunDeadLettered(entry.StreamName, entry.Key ?? "", entry.Reason);
-        return Task.CompletedTask;
-    }
+    private sealed record Entry(PluginEvent Event, string Stream, string Id) : IBatchEntry;
 }

@@ -44,87 +44,24 @@ internal sealed class RunResultApplier(
     public const string MissingErrorText = "the plugin failed without an error message";
     private const int MaxConflicts = 20;
 
-    public async Task<ResultOutcome> ApplyAsync(PluginResult result, CancellationToken cancellationToken)
+    /// <summary>Applies one result in a transaction of its own (or the caller's open one), retrying version conflicts.</summary>
+    public Task<ResultOutcome> ApplyAsync(PluginResult result, CancellationToken cancellationToken) =>
+        ApplyAsync(result, Activity.Current?.Context ?? default, cancellationToken);
+
+    /// <summary>Applies one result, its span continuing <paramref name="parent"/>.</summary>
+    public async Task<ResultOutcome> ApplyAsync(PluginResult result, ActivityContext parent, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(result);
-        using var activity = PluginRunsMetrics.ActivitySource.StartActivity("plugin run result", ActivityKind.Internal);
-        activity?.SetTag("firstsip.run.id", result.PluginRunId.ToString("D"));
         var context = db.Context;
         for (var conflicts = 0; ; conflicts++)
         {
-            context.ChangeTracker.Clear();
             var transaction = context.Database.CurrentTransaction is null
                 ? await context.Database.BeginTransactionAsync(cancellationToken).ConfigureAwait(false)
                 : null;
-            PluginRun? run;
-            ResultOutcome outcome;
-            DateTimeOffset now;
-            PluginRunUpdate? started;
+            Applied applied;
             try
             {
-                run = await db.Runs.FirstOrDefaultAsync(r => r.RunId == result.PluginRunId, cancellationToken).ConfigureAwait(false);
-                if (run is null)
-                {
-                    PluginRunsMetrics.Add(metrics.OrphanResults, "");
-                    logger.ResultOrphan(result.PluginRunId);
-                    activity?.SetTag("firstsip.result.outcome", "orphan");
-                    return ResultOutcome.Orphan;
-                }
-
-                activity?.SetTag(PluginRunsMetrics.PluginNameTag, run.PluginName);
-                if (!Accepts(run, result))
-                {
-                    PluginRunsMetrics.Add(metrics.DuplicateResults, run.PluginName);
-                    var current = run.Status.ToWireString();
-                    logger.ResultDuplicate(run.RunId, current);
-                    activity?.SetTag("firstsip.result.outcome", "duplicate");
-                    return ResultOutcome.Duplicate;
-                }
-
-                now = timeProvider.GetUtcNow();
-                var expected = run.Version;
-                var version = expected;
-                var timedOut = run.Status == PluginRunStatus.TimedOut ? run.Error : null;
-
-                // A result can be applied before its run's started event (they travel on two streams): the run did
-                // run, so it passes through running (its own version) on the way, and watchers see that transition.
-                started = null;
-                if (run.Status == PluginRunStatus.Dispatched)
-                {
-                    var startedAt = result.DurationMs is { } ms and > 0 ? now - TimeSpan.FromMilliseconds(ms) : now;
-                    run.StartedAt = startedAt < run.DispatchedAt ? run.DispatchedAt : startedAt;
-                    started = RunUpdates.FromRun(run, run.StartedAt ?? now) with { Status = PluginRunStatus.Running, Version = version + 1 };
-                    version++;
-                }
-
-                outcome = Transition(run, result, now);
-                if (timedOut is not null)
-                {
-                    PluginRunsMetrics.Add(metrics.CompletedAfterTimeout, run.PluginName);
-                    logger.ResultAppliedAfterTimeout(run.RunId, timedOut);
-                }
-
-                run.Version = version + 1;
-
-                // The conditional update comes first: it takes the row (PostgreSQL) or the write lock (SQLite), so
-                // only the one applier that wins it runs the completion handlers, in the same transaction.
-                if (!await WriteTransitionAsync(run, expected, cancellationToken).ConfigureAwait(false))
-                {
-                    throw new DbUpdateConcurrencyException($"run {run.RunId} changed while its result was applied");
-                }
-
-                context.ChangeTracker.DetectChanges();
-                context.ChangeTracker.AcceptAllChanges();
-                if (run.Status == PluginRunStatus.Completed)
-                {
-                    var completed = new PluginRunCompletedContext(run, context);
-                    foreach (var handler in completionHandlers)
-                    {
-                        await handler.OnRunCompletedAsync(completed, cancellationToken).ConfigureAwait(false);
-                    }
-                }
-
-                await context.SaveChangesAsync(cancellationToken).ConfigureAwait(false);
+                applied = await ApplyInTransactionAsync(result, parent, cancellationToken).ConfigureAwait(false);
                 if (transaction is not null)
                 {
                     await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
@@ -136,11 +73,6 @@ internal sealed class RunResultApplier(
                 logger.ResultConflict(result.PluginRunId);
                 continue;
             }
-            catch (Exception ex)
-            {
-                activity?.SetStatus(ActivityStatusCode.Error, ex.Message);
-                throw;
-            }
             finally
             {
                 if (transaction is not null)
@@ -149,16 +81,159 @@ internal sealed class RunResultApplier(
                 }
             }
 
-            context.Entry(run).State = EntityState.Detached;
-            if (started is not null)
+            Report(applied);
+            return applied.Outcome;
+        }
+    }
+
+    /// <summary>
+    /// Applies a batch of results in one transaction: each run is still moved by its own version-conditional update, and
+    /// completed runs' handlers run in that transaction. Any failure (a version conflict included) rolls the whole batch
+    /// back and is thrown: the caller applies the batch's results one by one, so a failing result is isolated from the rest.
+    /// Watchers, metrics and logs hear of the batch once it is committed.
+    /// </summary>
+    /// <param name="results">The results, each with the trace context its span continues (the reader's span of its entry).</param>
+    /// <param name="cancellationToken">Cancels the batch.</param>
+    public async Task ApplyBatchAsync(IReadOnlyList<(PluginResult Result, ActivityContext Parent)> results, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(results);
+        var applied = new Applied[results.Count];
+        var transaction = await db.Context.Database.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
+        await using (transaction.ConfigureAwait(false))
+        {
+            for (var i = 0; i < results.Count; i++)
             {
-                hub.Publish(started);
+                applied[i] = await ApplyInTransactionAsync(results[i].Result, results[i].Parent, cancellationToken).ConfigureAwait(false);
             }
 
-            Report(run, outcome, now);
-            activity?.SetTag("firstsip.result.outcome", outcome == ResultOutcome.Applied ? run.Status.ToWireString() : "retry");
-            return outcome;
+            await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
         }
+
+        foreach (var one in applied)
+        {
+            Report(one);
+        }
+    }
+
+    /// <summary>What applying one result changed, reported once its transaction has committed.</summary>
+    private readonly record struct Applied(PluginResult Result, ResultOutcome Outcome, PluginRun? Run, DateTimeOffset At, PluginRunUpdate? Started, string? TimedOutError);
+
+    /// <summary>Moves one run inside the open transaction; a version conflict throws <see cref="DbUpdateConcurrencyException"/>.</summary>
+    private async Task<Applied> ApplyInTransactionAsync(PluginResult result, ActivityContext parent, CancellationToken cancellationToken)
+    {
+        using var activity = PluginRunsMetrics.ActivitySource.StartActivity("plugin run result", ActivityKind.Internal, parent);
+        activity?.SetTag("firstsip.run.id", result.PluginRunId.ToString("D"));
+        try
+        {
+            var applied = await ApplyInTransactionAsync(result, cancellationToken).ConfigureAwait(false);
+            if (applied.Run is { } run)
+            {
+                activity?.SetTag(PluginRunsMetrics.PluginNameTag, run.PluginName);
+            }
+
+            activity?.SetTag("firstsip.result.outcome", applied.Outcome switch
+            {
+                ResultOutcome.Applied => applied.Run!.Status.ToWireString(),
+                ResultOutcome.RetryScheduled => "retry",
+                ResultOutcome.Duplicate => "duplicate",
+                _ => "orphan",
+            });
+            return applied;
+        }
+        catch (Exception ex)
+        {
+            activity?.SetStatus(ActivityStatusCode.Error, ex.Message);
+            throw;
+        }
+    }
+
+    private async Task<Applied> ApplyInTransactionAsync(PluginResult result, CancellationToken cancellationToken)
+    {
+        var context = db.Context;
+        context.ChangeTracker.Clear();
+        var run = await db.Runs.FirstOrDefaultAsync(r => r.RunId == result.PluginRunId, cancellationToken).ConfigureAwait(false);
+        if (run is null)
+        {
+            return new Applied(result, ResultOutcome.Orphan, null, default, null, null);
+        }
+
+        if (!Accepts(run, result))
+        {
+            context.Entry(run).State = EntityState.Detached;
+            return new Applied(result, ResultOutcome.Duplicate, run, default, null, null);
+        }
+
+        var now = timeProvider.GetUtcNow();
+        var expected = run.Version;
+        var version = expected;
+        var timedOut = run.Status == PluginRunStatus.TimedOut ? run.Error : null;
+
+        // A result can be applied before its run's started event (they travel on two streams): the run did
+        // run, so it passes through running (its own version) on the way, and watchers see that transition.
+        PluginRunUpdate? started = null;
+        if (run.Status == PluginRunStatus.Dispatched)
+        {
+            var startedAt = result.DurationMs is { } ms and > 0 ? now - TimeSpan.FromMilliseconds(ms) : now;
+            run.StartedAt = startedAt < run.DispatchedAt ? run.DispatchedAt : startedAt;
+            started = RunUpdates.FromRun(run, run.StartedAt ?? now) with { Status = PluginRunStatus.Running, Version = version + 1 };
+            version++;
+        }
+
+        var outcome = Transition(run, result, now);
+        run.Version = version + 1;
+
+        // The conditional update comes first: it takes the row (PostgreSQL) or the write lock (SQLite), so
+        // only the one applier that wins it runs the completion handlers, in the same transaction.
+        if (!await WriteTransitionAsync(run, expected, cancellationToken).ConfigureAwait(false))
+        {
+            throw new DbUpdateConcurrencyException($"run {run.RunId} changed while its result was applied");
+        }
+
+        context.ChangeTracker.DetectChanges();
+        context.ChangeTracker.AcceptAllChanges();
+        if (run.Status == PluginRunStatus.Completed)
+        {
+            var completed = new PluginRunCompletedContext(run, context);
+            foreach (var handler in completionHandlers)
+            {
+                await handler.OnRunCompletedAsync(completed, cancellationToken).ConfigureAwait(false);
+            }
+        }
+
+        await context.SaveChangesAsync(cancellationToken).ConfigureAwait(false);
+        context.Entry(run).State = EntityState.Detached;
+        return new Applied(result, outcome, run, now, started, timedOut);
+    }
+
+    /// <summary>Tells watchers, metrics and the log what a committed result did.</summary>
+    private void Report(Applied applied)
+    {
+        var run = applied.Run;
+        switch (applied.Outcome)
+        {
+            case ResultOutcome.Orphan:
+                PluginRunsMetrics.Add(metrics.OrphanResults, "");
+                logger.ResultOrphan(applied.Result.PluginRunId);
+                return;
+            case ResultOutcome.Duplicate:
+                PluginRunsMetrics.Add(metrics.DuplicateResults, run!.PluginName);
+                var current = run.Status.ToWireString();
+                logger.ResultDuplicate(run.RunId, current);
+                return;
+        }
+
+        if (applied.TimedOutError is { } timedOut)
+        {
+            PluginRunsMetrics.Add(metrics.CompletedAfterTimeout, run!.PluginName);
+            logger.ResultAppliedAfterTimeout(run.RunId, timedOut);
+        }
+
+        if (applied.Started is { } started)
+        {
+            hub.Publish(started);
+        }
+
+        Report(run!, applied.Outcome, applied.At);
     }
 
     /// <summary>Whether a result may move its run: see the class remarks.</summary>

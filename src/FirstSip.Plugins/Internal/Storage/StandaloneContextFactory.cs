@@ -21,7 +21,7 @@ internal sealed class StandaloneContextFactory
                     var npgsql = new DbContextOptionsBuilder<NpgsqlPluginRunDbContext>().UseNpgsql(connectionString).Options;
                     return () => new NpgsqlPluginRunDbContext(npgsql);
                 default:
-                    var sqlite = new DbContextOptionsBuilder<SqlitePluginRunDbContext>().UseSqlite(connectionString).Options;
+                    var sqlite = new DbContextOptionsBuilder<SqlitePluginRunDbContext>().UseSqlite(connectionString).AddPluginRunStoreInterceptors().Options;
                     return () => new SqlitePluginRunDbContext(sqlite);
             }
         });

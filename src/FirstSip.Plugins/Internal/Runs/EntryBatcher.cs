@@ -1,0 +1,146 @@
+namespace FirstSip.Plugins.Internal.Runs;
+
+/// <summary>
+/// Group commit for the entries a reader hands over concurrently (results, progress events): each caller queues its entry
+/// and waits; one pump at a time takes everything queued (up to <see cref="MaxBatch"/>) and applies it as one batch, in
+/// one transaction. While a batch is being written the next one gathers, so under load a batch holds as many entries as the
+/// reader has handler slots, and at idle an entry is applied alone, without waiting for company.
+/// </summary>
+/// <remarks>
+/// A batch that fails for any reason but cancellation is applied again entry by entry, each on its own: the entry that
+/// failed fails alone (its caller sees the exception and the reader leaves it pending) and the others are applied.
+/// Transient database failures are retried by the functions given, for the batch as for a single entry.
+/// </remarks>
+/// <typeparam name="T">The entry type.</typeparam>
+internal sealed class EntryBatcher<T>(
+    Func<IReadOnlyList<T>, CancellationToken, Task> applyBatch,
+    Func<T, CancellationToken, Task> applyOne,
+    Action<Exception, int> batchFailed)
+{
+    /// <summary>The most entries applied in one transaction.</summary>
+    public const int MaxBatch = 128;
+
+    private readonly Lock _gate = new();
+    private readonly Queue<Queued> _queue = new();
+    private bool _pumping;
+
+    /// <summary>Queues <paramref name="entry"/> and completes once it is applied (or fails, or the token is cancelled).</summary>
+    public Task ApplyAsync(T entry, CancellationToken cancellationToken)
+    {
+        var queued = new Queued(entry, cancellationToken);
+        bool start;
+        lock (_gate)
+        {
+            _queue.Enqueue(queued);
+            start = !_pumping;
+            _pumping = true;
+        }
+
+        if (start)
+        {
+            // The pump does not carry this caller's execution context (its span, its logging scope) into later batches.
+            using (ExecutionContext.SuppressFlow())
+            {
+                _ = Task.Run(PumpAsync, CancellationToken.None);
+            }
+        }
+
+        return queued.Completion.Task.WaitAsync(cancellationToken);
+    }
+
+    private async Task PumpAsync()
+    {
+        var batch = new List<Queued>(MaxBatch);
+        while (true)
+        {
+            batch.Clear();
+            lock (_gate)
+            {
+                while (batch.Count < MaxBatch && _queue.TryDequeue(out var next))
+                {
+                    if (next.CancellationToken.IsCancellationRequested)
+                    {
+                        next.Completion.TrySetCanceled(next.CancellationToken);
+                    }
+                    else
+                    {
+                        batch.Add(next);
+                    }
+                }
+
+                if (batch.Count == 0 && _queue.Count == 0)
+                {
+                    _pumping = false;
+                    return;
+                }
+            }
+
+            if (batch.Count > 0)
+            {
+                await ApplyAsync(batch).ConfigureAwait(false);
+            }
+        }
+    }
+
+    private async Task ApplyAsync(List<Queued> batch)
+    {
+        // The entries of one reader share its handler token: the batch stops when the reader's handlers are cancelled.
+        var cancellationToken = batch[0].CancellationToken;
+        if (batch.Count > 1)
+        {
+            try
+            {
+                await applyBatch([.. batch.Select(static q => q.Entry)], cancellationToken).ConfigureAwait(false);
+                foreach (var queued in batch)
+                {
+                    queued.Completion.TrySetResult();
+                }
+
+                return;
+            }
+            catch (OperationCanceledException ex) when (cancellationToken.IsCancellationRequested)
+            {
+                foreach (var queued in batch)
+                {
+                    queued.Completion.TrySetCanceled(ex.CancellationToken);
+                }
+
+                return;
+            }
+#pragma warning disable CA1031 // Whatever failed is found by applying the entries one by one.
+            catch (Exception ex)
+#pragma warning restore CA1031
+            {
+                batchFailed(ex, batch.Count);
+            }
+        }
+
+        foreach (var queued in batch)
+        {
+            try
+            {
+                await applyOne(queued.Entry, queued.CancellationToken).ConfigureAwait(false);
+                queued.Completion.TrySetResult();
+            }
+            catch (OperationCanceledException ex) when (queued.CancellationToken.IsCancellationRequested)
+            {
+                queued.Completion.TrySetCanceled(ex.CancellationToken);
+            }
+#pragma warning disable CA1031 // The entry's own failure goes to its caller.
+            catch (Exception ex)
+#pragma warning restore CA1031
+            {
+                queued.Completion.TrySetException(ex);
+            }
+        }
+    }
+
+    private sealed class Queued(T entry, CancellationToken cancellationToken)
+    {
+        public T Entry { get; } = entry;
+
+        public CancellationToken CancellationToken { get; } = cancellationToken;
+
+        public TaskCompletionSource Completion { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    }
+}

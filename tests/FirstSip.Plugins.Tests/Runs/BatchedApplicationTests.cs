@@ -1,0 +1,134 @@
+using System.Diagnostics;
+using FirstSip.Plugins.Internal.Runs;
+using FirstSip.Plugins.Tests.Infrastructure;
+using FirstSip.Streams;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.DependencyInjection;
+using StackExchange.Redis;
+
+namespace FirstSip.Plugins.Tests.Runs;
+
+/// <summary>
+/// Results are applied in batches, one transaction each: every run still moves by its own conditional update, completion
+/// handlers run in the batch's transaction, and a result that fails is isolated from the rest of its batch.
+/// </summary>
+[Collection(ServersCollectionDefinition.Name)]
+public sealed class BatchedApplicationTests(ServersFixture servers) : IDisposable
+{
+    private const string Briefing = """{"summary":"Markets rose.","sections":[]}""";
+
+    // The test completion handler reads "summary": a completed output without it makes the handler throw, for that run alone.
+    private const string OutputTheHandlerRejects = """{"sections":[]}""";
+
+    private readonly TestPlugins _plugins = new();
+
+    public void Dispose() => _plugins.Dispose();
+
+    private static TestHostOptions Options(Db db, bool start) => new()
+    {
+        Db = db,
+        HostContext = true,
+        Start = start,
+        Builder = b => b.AddCompletionHandler<BriefingCompletionHandler>(),
+        Services = s => s.AddSingleton(new BriefingCompletionHandler.Switch()),
+    };
+
+    [Theory]
+    [InlineData(Db.Sqlite)]
+    [InlineData(Db.Postgres)]
+    public async Task ApplyBatch_IsOneTransaction_AFailingHandlerRollsBackTheWholeBatch(Db db)
+    {
+        await using var host = await TestHost.CreateAsync(servers, _plugins, Options(db, start: false));
+        var runs = new List<PluginRun>();
+        for (var i = 0; i < 5; i++)
+        {
+            var run = await host.StartRunAsync();
+            await host.UpdateRunAsync(run.RunId, r => r.Status = PluginRunStatus.Dispatched);
+            runs.Add(run);
+        }
+
+        var results = runs.Select((r, i) => (new PluginResult
+        {
+            PluginRunId = r.RunId,
+            Status = PluginResultStatus.Completed,
+            Output = i == 3 ? OutputTheHandlerRejects : Briefing,
+            Attempt = 1,
+        }, default(ActivityContext))).ToList();
+
+        await Assert.ThrowsAnyAsync<Exception>(() => host.InScopeAsync(async sp =>
+        {
+            await sp.GetRequiredService<RunResultApplier>().ApplyBatchAsync(results, CancellationToken.None);
+            return true;
+        }));
+
+        foreach (var run in runs)
+        {
+            Assert.Equal(PluginRunStatus.Dispatched, (await host.GetRequiredAsync(run.RunId)).Status);
+        }
+
+        Assert.Equal(0, await CountBriefingsAsync(host));
+
+        // Without the rejected one, the batch commits as a whole: every run completed, every handler's write kept.
+        results.RemoveAt(3);
+        await host.InScopeAsync(async sp =>
+        {
+            await sp.GetRequiredService<RunResultApplier>().ApplyBatchAsync(results, CancellationToken.None);
+            return true;
+        });
+        foreach (var (result, _) in results)
+        {
+            var applied = await host.GetRequiredAsync(result.PluginRunId);
+            Assert.Equal(PluginRunStatus.Completed, applied.Status);
+            Assert.NotNull(applied.StartedAt);
+        }
+
+        Assert.Equal(4, await CountBriefingsAsync(host));
+    }
+
+    [Theory]
+    [InlineData(Db.Sqlite)]
+    [InlineData(Db.Postgres)]
+    public async Task ResultsPublishedTogether_AreApplied_AndTheFailingOneStaysPendingAlone(Db db)
+    {
+        await using var host = await TestHost.CreateAsync(servers, _plugins, Options(db, start: true));
+        var runs = new List<PluginRun>();
+        for (var i = 0; i < 30; i++)
+        {
+            runs.Add(await host.StartRunAsync());
+        }
+
+        await Eventually.UntilAsync(async () => (await host.WithRunnerAsync(r => r.ListAsync(new PluginRunQuery { Take = 100 })))
+                .Items.All(r => r.Status == PluginRunStatus.Dispatched),
+            TimeSpan.FromSeconds(30), "all runs dispatched");
+
+        var rejected = runs[17].RunId;
+        var publisher = host.Services.GetRequiredService<IStreamPublisher<PluginResult>>();
+        await publisher.PublishManyAsync([.. runs.Select(r => new PluginResult
+        {
+            PluginRunId = r.RunId,
+            Status = PluginResultStatus.Completed,
+            Output = r.RunId == rejected ? OutputTheHandlerRejects : Briefing,
+            Attempt = 1,
+        })]);
+
+        foreach (var run in runs.Where(r => r.RunId != rejected))
+        {
+            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+            Assert.Equal(PluginRunStatus.Completed, (await host.WithRunnerAsync(r => r.WaitAsync(run.RunId, timeout.Token))).Status);
+        }
+
+        Assert.Equal(29, await CountBriefingsAsync(host));
+        Assert.Equal(PluginRunStatus.Dispatched, (await host.GetRequiredAsync(rejected)).Status);
+
+        // The reader left the rejected result pending (it comes back after the claim timeout); the others were acknowledged.
+        var redis = host.Redis.Connection.GetDatabase();
+        await Eventually.UntilAsync(async () => (await redis.StreamPendingAsync(host.ResultsStream, "app-workers")).PendingMessageCount == 1,
+            TimeSpan.FromSeconds(30), "one result left pending");
+        var pending = Assert.Single(await redis.StreamPendingMessagesAsync(host.ResultsStream, "app-workers", 10, RedisValue.Null));
+        var entry = Assert.Single(await redis.StreamRangeAsync(host.ResultsStream, pending.MessageId, pending.MessageId));
+        Assert.Contains(rejected.ToString("D"), entry.Values.Single(v => v.Name == "payload").Value.ToString(), StringComparison.Ordinal);
+    }
+
+    private static Task<int> CountBriefingsAsync(TestHost host) =>
+        host.InScopeAsync(sp => sp.GetRequiredService<TestHostDbContext>().Briefings.CountAsync());
+}
