@@ -194,7 +194,7 @@ internal sealed class ScheduleFirer(
                     previousActive = !run.Status.IsTerminal();
                 }
             }
-            catch (Exception ex) when (ex is UnknownPluginException or InvalidPluginSettingsException or PluginSecretsException)
+            catch (Exception ex) when (ex is UnknownPluginException or InvalidPluginSettingsException or PluginSecretsException or PluginManifestException)
             {
                 await transaction.RollbackAsync(cancellationToken).ConfigureAwait(false);
                 var reason = ex switch
