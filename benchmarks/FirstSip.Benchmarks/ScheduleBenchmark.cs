@@ -1,0 +1,172 @@
+using System.Diagnostics;
+using System.Globalization;
+using FirstSip.Plugins;
+using FirstSip.Plugins.Internal.Schedules;
+using FirstSip.Plugins.Internal.Storage;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+
+/// <summary>
+/// The scheduler's cost per occurrence: with N schedules of which D are due in one tick, the time until the D runs are
+/// pending (claims, outbox inserts and last-run updates, one transaction per schedule), against inserting D runs directly
+/// with <see cref="IPluginRunner.StartAsync"/> in the same run on the same kind of database. Usage:
+/// <c>dotnet run -c Release --project benchmarks/FirstSip.Benchmarks -- schedules [total] [due]</c>; with
+/// <c>FIRSTSIP_BENCH_PG</c> set to a connection string of an empty database server, PostgreSQL is measured too.
+/// </summary>
+internal static class ScheduleBenchmark
+{
+    private static readonly DateTimeOffset Now = new(2026, 12, 1, 7, 0, 1, TimeSpan.Zero);
+
+    public static async Task<int> RunAsync(string[] args)
+    {
+        var total = args.Length > 0 ? int.Parse(args[0], CultureInfo.InvariantCulture) : 100_000;
+        var due = args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 10_000;
+        var plugins = Path.Combine(Path.GetTempPath(), "firstsip-bench-plugins-" + Guid.NewGuid().ToString("N")[..8]);
+        Directory.CreateDirectory(Path.Combine(plugins, "bench"));
+        File.WriteAllText(Path.Combine(plugins, "bench", "plugin.yaml"), "schema_version: 1\nname: bench\nruntime: crewai\n");
+        Console.WriteLine($"Scheduler benchmark, {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC, {Environment.MachineName}, {Environment.ProcessorCount} cores, .NET {Environment.Version}");
+        Console.WriteLine($"{total:N0} schedules, {due:N0} due in one tick");
+        Console.WriteLine();
+        Console.WriteLine("| database | direct inserts (baseline) | scheduler tick | ratio (scheduler / baseline) |");
+        Console.WriteLine("| --- | --- | --- | --- |");
+        try
+        {
+            await MeasureAsync("SQLite (file, WAL)", plugins, () => $"Data Source={Path.Combine(Path.GetTempPath(), $"firstsip-bench-{Guid.NewGuid():N}.db")}", false, total, due);
+            if (Environment.GetEnvironmentVariable("FIRSTSIP_BENCH_PG") is { Length: > 0 } server)
+            {
+                await MeasureAsync("PostgreSQL", plugins, () => NewPostgresDatabase(server), true, total, due);
+            }
+        }
+        finally
+        {
+            Directory.Delete(plugins, recursive: true);
+        }
+
+        return 0;
+    }
+
+    private static async Task MeasureAsync(string name, string plugins, Func<string> newDatabase, bool postgres, int total, int due)
+    {
+        // The baseline: the same number of runs, each inserted through the outbox by the runner.
+        TimeSpan baseline;
+        using (var host = await HostAsync(plugins, newDatabase(), postgres))
+        {
+            var watch = Stopwatch.StartNew();
+            for (var i = 0; i < due; i += 100)
+            {
+                await using var scope = host.Services.CreateAsyncScope();
+                var runner = scope.ServiceProvider.GetRequiredService<IPluginRunner>();
+                for (var j = i; j < Math.Min(due, i + 100); j++)
+                {
+                    await runner.StartAsync(new StartPluginRunRequest { PluginName = "bench", UserId = j.ToString(CultureInfo.InvariantCulture) });
+                }
+            }
+
+            baseline = watch.Elapsed;
+            await CountPendingAsync(host, due);
+        }
+
+        TimeSpan tick;
+        using (var host = await HostAsync(plugins, newDatabase(), postgres))
+        {
+            await SeedAsync(host, total, due);
+            var firer = host.Services.GetRequiredService<ScheduleFirer>();
+            var watch = Stopwatch.StartNew();
+            var started = await firer.FireDueOnceAsync(CancellationToken.None);
+            tick = watch.Elapsed;
+            if (started != due)
+            {
+                throw new InvalidOperationException($"the tick started {started} runs, not {due}");
+            }
+
+            await CountPendingAsync(host, due);
+        }
+
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"| {name} | {baseline.TotalSeconds:F2} s ({due / baseline.TotalSeconds:N0} runs/s) | {tick.TotalSeconds:F2} s ({due / tick.TotalSeconds:N0} runs/s) | {tick / baseline:F2}x |"));
+    }
+
+    /// <summary>Writes the schedules directly: the due ones every minute and due a second ago, the others not due for an hour.</summary>
+    private static async Task SeedAsync(IHost host, int total, int due)
+    {
+        for (var i = 0; i < total; i += 5000)
+        {
+            await using var scope = host.Services.CreateAsyncScope();
+            var db = scope.ServiceProvider.GetRequiredService<RunDbContextAccessor>();
+            for (var j = i; j < Math.Min(total, i + 5000); j++)
+            {
+                var isDue = j % (total / due) == 0;
+                db.Schedules.Add(new PluginSchedule
+                {
+                    ScheduleId = Guid.CreateVersion7(),
+                    UserId = j.ToString(CultureInfo.InvariantCulture),
+                    PluginName = "bench",
+                    Settings = "{}",
+                    CronExpression = isDue ? "* * * * *" : "0 8 * * *",
+                    TimeZone = "UTC",
+                    NextFireAt = isDue ? Now.AddSeconds(-1) : Now.AddHours(1).AddSeconds(-1),
+                    CreatedAt = Now,
+                    UpdatedAt = Now,
+                    Version = 1,
+                });
+            }
+
+            await db.Context.SaveChangesAsync();
+        }
+    }
+
+    private static async Task CountPendingAsync(IHost host, int expected)
+    {
+        await using var scope = host.Services.CreateAsyncScope();
+        var pending = await scope.ServiceProvider.GetRequiredService<RunDbContextAccessor>().Runs.CountAsync(r => r.Status == PluginRunStatus.Pending);
+        if (pending != expected)
+        {
+            throw new InvalidOperationException($"{pending} runs are pending, not {expected}");
+        }
+    }
+
+    private static async Task<IHost> HostAsync(string plugins, string connectionString, bool postgres)
+    {
+        var builder = Host.CreateEmptyApplicationBuilder(new HostApplicationBuilderSettings());
+        builder.Logging.SetMinimumLevel(LogLevel.Warning);
+        builder.Services.AddSingleton<TimeProvider>(new FixedTime(Now));
+        builder.Services.AddPluginStreams(o => o.ConnectionString = "127.0.0.1:1,abortConnect=false,connectTimeout=100");
+        builder.Services.AddPluginRunStore(o =>
+        {
+            o.PluginDirectory = plugins;
+            if (postgres)
+            {
+                o.UseNpgsql(connectionString);
+            }
+            else
+            {
+                o.UseSqlite(connectionString);
+            }
+        });
+        var host = builder.Build();
+        await host.Services.MigratePluginRunStoreAsync();
+        return host;
+    }
+
+    private static string NewPostgresDatabase(string server)
+    {
+        var name = "firstsip_bench_" + Guid.NewGuid().ToString("N")[..12];
+        using (var connection = new Npgsql.NpgsqlConnection(server))
+        {
+            connection.Open();
+            using var command = connection.CreateCommand();
+            command.CommandText = $"CREATE DATABASE {name}";
+            command.ExecuteNonQuery();
+        }
+
+        return new Npgsql.NpgsqlConnectionStringBuilder(server) { Database = name }.ConnectionString;
+    }
+
+    /// <summary>A clock that stands still: every schedule is due, or not, at the same instant.</summary>
+    private sealed class FixedTime(DateTimeOffset now) : TimeProvider
+    {
+        public override DateTimeOffset GetUtcNow() => now;
+    }
+}
