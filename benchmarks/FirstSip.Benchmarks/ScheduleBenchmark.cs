@@ -13,7 +13,8 @@ using Microsoft.Extensions.Logging;
 /// pending (claims, outbox inserts and last-run updates, one transaction per schedule), against inserting D runs directly
 /// with <see cref="IPluginRunner.StartAsync"/> in the same run on the same kind of database. Usage:
 /// <c>dotnet run -c Release --project benchmarks/FirstSip.Benchmarks -- schedules [total] [due]</c>; with
-/// <c>FIRSTSIP_BENCH_PG</c> set to a connection string of an empty database server, PostgreSQL is measured too.
+/// <c>FIRSTSIP_BENCH_PG</c> set to a connection string of a database server (each measure creates a database), PostgreSQL
+/// is measured too. <c>FIRSTSIP_BENCH_DIR</c> is the folder of the SQLite files (default: the temp folder).
 /// </summary>
 internal static class ScheduleBenchmark
 {
@@ -33,7 +34,8 @@ internal static class ScheduleBenchmark
         Console.WriteLine("| --- | --- | --- | --- |");
         try
         {
-            await MeasureAsync("SQLite (file, WAL)", plugins, () => $"Data Source={Path.Combine(Path.GetTempPath(), $"firstsip-bench-{Guid.NewGuid():N}.db")}", false, total, due);
+            var folder = Environment.GetEnvironmentVariable("FIRSTSIP_BENCH_DIR") is { Length: > 0 } dir ? dir : Path.GetTempPath();
+            await MeasureAsync($"SQLite (file in {folder}, WAL)", plugins, () => $"Data Source={Path.Combine(folder, $"firstsip-bench-{Guid.NewGuid():N}.db")}", false, total, due);
             if (Environment.GetEnvironmentVariable("FIRSTSIP_BENCH_PG") is { Length: > 0 } server)
             {
                 await MeasureAsync("PostgreSQL", plugins, () => NewPostgresDatabase(server), true, total, due);
@@ -132,7 +134,9 @@ internal static class ScheduleBenchmark
         var builder = Host.CreateEmptyApplicationBuilder(new HostApplicationBuilderSettings());
         builder.Logging.SetMinimumLevel(LogLevel.Warning);
         builder.Services.AddSingleton<TimeProvider>(new FixedTime(Now));
-        builder.Services.AddPluginStreams(o => o.ConnectionString = "127.0.0.1:1,abortConnect=false,connectTimeout=100");
+        // A real Redis (FIRSTSIP_REDIS, default localhost:6379), as the runner publishes status updates there; the host is not
+        // started, so nothing is dispatched and every run stays pending.
+        builder.Services.AddPluginStreams(o => o.ConnectionString = Environment.GetEnvironmentVariable("FIRSTSIP_REDIS") is { Length: > 0 } redis ? redis : "localhost:6379");
         builder.Services.AddPluginRunStore(o =>
         {
             o.PluginDirectory = plugins;
