@@ -3,6 +3,7 @@ using System.Net.Http.Json;
 using System.Text.Json.Nodes;
 using FirstSip.EndToEnd.Tests.Infrastructure;
 using FirstSip.Plugins;
+using OpenQA.Selenium;
 
 namespace FirstSip.EndToEnd.Tests;
 
@@ -52,5 +53,44 @@ public sealed class ScheduleWebTests(EndToEndEnvironment environment)
         Assert.Equal(HttpStatusCode.NoContent, remove.StatusCode);
         using var gone = await web.Client.GetAsync($"/api/schedules/{id}");
         Assert.Equal(HttpStatusCode.NotFound, gone.StatusCode);
+    }
+
+    [Fact]
+    public async Task Page_AddsAUsersSchedule_ShowsItsNextRunsInItsZone_PausesAndRemovesIt()
+    {
+        await using var web = await WebHost.StartAsync(environment.Default, environment.NewDatabase("web-schedules-page"));
+        using var browser = Browser.Start();
+
+        browser.Open(new Uri(web.Address, "schedules.html"));
+        browser.WaitFor(d => d.FindElements(By.CssSelector("#schedule-plugin option")).Count >= 2, "the plugin list");
+        browser.WaitFor(d => d.FindElement(By.Id("schedules-empty")).Displayed, "the empty list");
+        Type(browser, "schedule-user", "11");
+        browser.Select("#schedule-plugin", "feed-digest");
+        Type(browser, "schedule-time", "06:00");
+        Type(browser, "schedule-zone", "America/New_York");
+        browser.Click("#schedule-add-button");
+
+        browser.WaitFor(d => d.FindElements(By.CssSelector("#schedules-body tr")).Count == 1, "the new schedule in the table");
+        var row = browser.Driver.FindElement(By.CssSelector("#schedules-body tr"));
+        Assert.Contains("0 6 * * * in America/New_York", row.Text, StringComparison.Ordinal);
+        var next = row.FindElements(By.CssSelector("ol li")).Select(li => li.Text).ToList();
+        Assert.Equal(3, next.Count);
+        Assert.All(next, text => Assert.Matches(@"^\d{4}-\d{2}-\d{2} 06:00 \(-0[45]:00\)$", text));
+        Assert.Equal("active", row.FindElements(By.TagName("td"))[3].Text);
+
+        browser.Click("#schedules-body button[data-action=pause]");
+        browser.WaitFor(d => d.FindElements(By.CssSelector("#schedules-body button[data-action=resume]")).Count == 1, "the paused schedule");
+        Assert.StartsWith("paused", browser.Driver.FindElements(By.CssSelector("#schedules-body td"))[3].Text, StringComparison.Ordinal);
+
+        browser.Click("#schedules-body button[data-action=remove]");
+        browser.WaitFor(d => d.FindElements(By.CssSelector("#schedules-body tr")).Count == 0, "the schedule to be removed");
+        Assert.Empty((await web.Client.GetFromJsonAsync<JsonArray>("/api/schedules?user_id=11"))!);
+    }
+
+    private static void Type(Browser browser, string id, string text)
+    {
+        var input = browser.Driver.FindElement(By.Id(id));
+        input.Clear();
+        input.SendKeys(text);
     }
 }

@@ -54,6 +54,59 @@ public sealed class ScheduleFirerTests(ServersFixture servers) : IDisposable
     }
 
     [Theory]
+    [InlineData(Db.Sqlite)]
+    [InlineData(Db.Postgres)]
+    public async Task TwoSchedulers_WithAHostsOwnRunner_ClaimEachScheduleOnItsOwn_AndFireEachOccurrenceOnce(Db db)
+    {
+        // A runner the host wraps (here: counting starts) is used as it is: each schedule is claimed and started on its own.
+        var timeA = Clock();
+        var timeB = Clock();
+        var starts = 0;
+        void Wrap(IServiceCollection services) => services.AddScoped<IPluginRunner>(sp =>
+            new CountingRunner(ActivatorUtilities.CreateInstance<Internal.Runs.PluginRunner>(sp), () => Interlocked.Increment(ref starts)));
+        await using var a = await TestHost.CreateAsync(servers, _plugins, new TestHostOptions { Db = db, Start = false, Time = timeA, Services = Wrap });
+        await using var b = await TestHost.CreateAsync(servers, _plugins, new TestHostOptions { Db = db, Start = false, Time = timeB, Services = Wrap, SameStoreAs = a });
+        for (var i = 0; i < 5; i++)
+        {
+            await a.CreateScheduleAsync("* * * * *");
+        }
+
+        for (var minute = 0; minute < 3; minute++)
+        {
+            timeA.Advance(TimeSpan.FromMinutes(1));
+            timeB.Advance(TimeSpan.FromMinutes(1));
+            await Task.WhenAll(Task.Run(() => a.FireAsync()), Task.Run(() => b.FireAsync()));
+        }
+
+        var runs = await a.RunsAsync();
+        Assert.Equal(15, runs.Count);
+        Assert.Equal(15, runs.Select(r => r.IdempotencyKey).Distinct().Count());
+        Assert.Equal(15, starts);
+    }
+
+    private sealed class CountingRunner(IPluginRunner inner, Action started) : IPluginRunner
+    {
+        public async Task<PluginRun> StartAsync(StartPluginRunRequest request, CancellationToken cancellationToken = default)
+        {
+            var run = await inner.StartAsync(request, cancellationToken);
+            started();
+            return run;
+        }
+
+        public Task<PluginRun?> GetAsync(Guid runId, CancellationToken cancellationToken = default) => inner.GetAsync(runId, cancellationToken);
+
+        public Task<PluginRunPage> ListAsync(PluginRunQuery query, CancellationToken cancellationToken = default) => inner.ListAsync(query, cancellationToken);
+
+        public Task<PluginRun> WaitAsync(Guid runId, CancellationToken cancellationToken = default) => inner.WaitAsync(runId, cancellationToken);
+
+        public IAsyncEnumerable<PluginRunUpdate> WatchAsync(Guid runId, CancellationToken cancellationToken = default) => inner.WatchAsync(runId, cancellationToken);
+
+        public Task<bool> CancelAsync(Guid runId, string? reason = null, CancellationToken cancellationToken = default) => inner.CancelAsync(runId, reason, cancellationToken);
+
+        public Task<PluginQueueState> GetQueueAsync(Guid? runId = null, CancellationToken cancellationToken = default) => inner.GetQueueAsync(runId, cancellationToken);
+    }
+
+    [Theory]
     [InlineData(Db.Sqlite, PluginScheduleMisfirePolicy.Skip, 10, new int[0], 3)]
     [InlineData(Db.Sqlite, PluginScheduleMisfirePolicy.RunOnce, 10, new[] { 11 }, 2)]
     [InlineData(Db.Sqlite, PluginScheduleMisfirePolicy.RunEach, 10, new[] { 9, 10, 11 }, 0)]
