@@ -157,7 +157,6 @@ internal sealed class PluginRunner(
         return (plugin, validation, secrets);
     }
 
-
     private async Task<PluginRun> InsertAsync(
         StartPluginRunRequest request,
         PluginDescriptor plugin,
@@ -220,6 +219,7 @@ internal sealed class PluginRunner(
             SealedSecrets = secrets.Count > 0 ? SecretSealer.Seal(_sealKey!, runId.ToString("D"), secrets) : null,
             Version = 1,
         };
+
         return run;
     }
 
