@@ -140,11 +140,6 @@ public sealed record ScheduleRecord
     public static string? CronFromSettings(JsonObject settings, DayOfWeek weeklyOn = DayOfWeek.Monday)
     {
         ArgumentNullException.ThrowIfNull(settings);
-        if (settings["frequency"] is not JsonValue frequency || settings["preferred_time"] is not JsonValue time)
-        {
-            return null;
-        }
-
-        return PluginScheduleCron.FromOriginalSettings(frequency.GetValue<string>(), time.GetValue<string>(), weeklyOn);
+        return PluginScheduleCron.FromSettings(settings, weeklyOn);
     }
 }

@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Text.Json.Nodes;
 using Cronos;
 
 namespace FirstSip.Plugins;
@@ -38,6 +39,25 @@ public static class PluginScheduleCron
             "weekly" => string.Create(CultureInfo.InvariantCulture, $"{minute} {hour} * * {(int)weeklyOn}"),
             _ => throw new InvalidPluginScheduleException($"frequency must be daily or weekly, not '{frequency}'"),
         };
+    }
+
+    /// <summary>
+    /// Reads the original system's schedule settings, <c>frequency</c> and <c>preferred_time</c>, from a plugin's settings
+    /// (pass them with the plugin's defaults merged under them, as <see cref="IPluginCatalog.ValidateSettings"/> returns
+    /// them) and turns them into a cron expression, as <see cref="FromOriginalSettings(string, string, DayOfWeek)"/> does.
+    /// </summary>
+    /// <param name="settings">The settings.</param>
+    /// <param name="weeklyOn">The day of a weekly run.</param>
+    /// <returns>A five-field cron expression, or <see langword="null"/> when the settings do not carry both fields as text.</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="settings"/> is null.</exception>
+    /// <exception cref="InvalidPluginScheduleException">The frequency or the time is not one the original system used.</exception>
+    public static string? FromSettings(JsonObject settings, DayOfWeek weeklyOn = DayOfWeek.Monday)
+    {
+        ArgumentNullException.ThrowIfNull(settings);
+        return settings["frequency"] is JsonValue frequencyValue && frequencyValue.TryGetValue<string>(out var frequency)
+            && settings["preferred_time"] is JsonValue timeValue && timeValue.TryGetValue<string>(out var time)
+            ? FromOriginalSettings(frequency, time, weeklyOn)
+            : null;
     }
 
     /// <summary>Checks a cron expression and a time zone as a schedule would.</summary>

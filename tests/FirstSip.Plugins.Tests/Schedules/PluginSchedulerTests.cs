@@ -124,6 +124,15 @@ public sealed class PluginSchedulerTests(ServersFixture servers) : IDisposable
         Assert.Equal(expected, PluginScheduleCron.FromOriginalSettings(frequency, time, day));
     }
 
+    [Fact]
+    public void FromSettings_ReadsTheDigestsSettings_MergedWithItsDefaults()
+    {
+        Assert.Equal("30 6 * * 5", PluginScheduleCron.FromSettings(new JsonObject { ["frequency"] = "weekly", ["preferred_time"] = "06:30", ["topics"] = new JsonArray("ai") }, DayOfWeek.Friday));
+        Assert.Null(PluginScheduleCron.FromSettings(new JsonObject { ["topics"] = new JsonArray("ai") }));
+        Assert.Null(PluginScheduleCron.FromSettings(new JsonObject { ["frequency"] = "daily", ["preferred_time"] = 7 }));
+        Assert.Throws<InvalidPluginScheduleException>(() => PluginScheduleCron.FromSettings(new JsonObject { ["frequency"] = "monthly", ["preferred_time"] = "07:00" }));
+    }
+
     [Theory]
     [InlineData("hourly", "07:00")]
     [InlineData("daily", "7:00")]
