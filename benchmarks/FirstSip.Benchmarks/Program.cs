@@ -4,9 +4,14 @@ using BenchmarkDotNet.Configs;
 using BenchmarkDotNet.Reports;
 using BenchmarkDotNet.Running;
 
-// Runs the FirstSip.Streams benchmarks (BenchmarkDotNet arguments pass through, e.g. --filter '*Publish*' --job short),
+// `schedules [total] [due]` measures the plugin scheduler (ScheduleBenchmark.cs). Otherwise: runs the FirstSip.Streams benchmarks (BenchmarkDotNet arguments pass through, e.g. --filter '*Publish*' --job short),
 // then, when FIRSTSIP_BASELINE_FILE names the output of benchmarks/baseline.sh from the same run, prints the ratios
 // to the redis-benchmark baselines and writes them to BenchmarkDotNet.Artifacts/ratios.md.
+if (args is ["schedules", ..])
+{
+    return await ScheduleBenchmark.RunAsync(args[1..]);
+}
+
 var summaries = BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args, DefaultConfig.Instance).ToArray();
 var baselineFile = Environment.GetEnvironmentVariable("FIRSTSIP_BASELINE_FILE");
 if (summaries.Length > 0 && !string.IsNullOrEmpty(baselineFile) && File.Exists(baselineFile))
@@ -16,6 +21,8 @@ if (summaries.Length > 0 && !string.IsNullOrEmpty(baselineFile) && File.Exists(b
     var directory = summaries[0].ResultsDirectoryPath;
     File.WriteAllText(Path.Combine(directory, "ratios.md"), report);
 }
+
+return 0;
 
 internal static class Ratios
 {

@@ -6,7 +6,8 @@ namespace FirstSip.Samples.Briefings;
 
 /// <summary>
 /// The sample application's own database: its briefings and, added by <c>AddPluginRuns</c>, FirstSip's
-/// plugin runs, so a run's completion and its briefing are written in one transaction.
+/// plugin runs and (added by <c>AddPluginSchedules</c>) their schedules, so a run's completion and its briefing are
+/// written in one transaction.
 /// </summary>
 public abstract class BriefingsDbContext(DbContextOptions options) : DbContext(options)
 {
@@ -17,6 +18,7 @@ public abstract class BriefingsDbContext(DbContextOptions options) : DbContext(o
     protected override void OnModelCreating(ModelBuilder modelBuilder)
     {
         modelBuilder.AddPluginRuns();
+        modelBuilder.AddPluginSchedules();
 
         var sections = modelBuilder.Entity<Briefing>();
         sections.ToTable("briefings");

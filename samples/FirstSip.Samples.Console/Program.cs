@@ -22,4 +22,5 @@ root.Subcommands.Add(Commands.Show());
 root.Subcommands.Add(Commands.Queue());
 root.Subcommands.Add(Commands.Cancel());
 root.Subcommands.Add(Commands.Worker());
+root.Subcommands.Add(ScheduleCommands.Schedules());
 return await root.Parse(args).InvokeAsync();

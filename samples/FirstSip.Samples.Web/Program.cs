@@ -66,5 +66,6 @@ app.UseStaticFiles();
 app.MapHealthChecks("/health/live", new HealthCheckOptions { Predicate = _ => false });
 app.MapHealthChecks("/health/ready", new HealthCheckOptions { Predicate = check => check.Tags.Contains("ready") });
 app.MapRunsApi();
+app.MapSchedulesApi();
 
 app.Run();

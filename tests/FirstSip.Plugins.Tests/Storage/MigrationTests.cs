@@ -21,8 +21,8 @@ public sealed class MigrationTests(ServersFixture servers) : IDisposable
         Assert.False(sqlite.Database.HasPendingModelChanges());
         Assert.False(npgsql.Database.HasPendingModelChanges());
         // The same migrations, in the same order, for each provider.
-        Assert.Equal(["InitialCreate", "QueueAwareLifecycle", "SealedRunSecrets"], sqlite.Database.GetMigrations().Select(m => m[15..]));
-        Assert.Equal(["InitialCreate", "QueueAwareLifecycle", "SealedRunSecrets"], npgsql.Database.GetMigrations().Select(m => m[15..]));
+        Assert.Equal(["InitialCreate", "QueueAwareLifecycle", "SealedRunSecrets", "PluginSchedules"], sqlite.Database.GetMigrations().Select(m => m[15..]));
+        Assert.Equal(["InitialCreate", "QueueAwareLifecycle", "SealedRunSecrets", "PluginSchedules"], npgsql.Database.GetMigrations().Select(m => m[15..]));
     }
 
     [Theory]
@@ -52,7 +52,7 @@ public sealed class MigrationTests(ServersFixture servers) : IDisposable
             return (appliedMigrations, pendingMigrations, mode);
         });
 
-        Assert.Equal(3, applied.Count);
+        Assert.Equal(4, applied.Count);
         Assert.Empty(pending);
         if (db == Db.Sqlite)
         {

@@ -37,46 +37,8 @@ internal sealed class PluginRunner(
 
     public async Task<PluginRun> StartAsync(StartPluginRunRequest request, CancellationToken cancellationToken = default)
     {
-        ArgumentNullException.ThrowIfNull(request);
-        ArgumentException.ThrowIfNullOrWhiteSpace(request.PluginName, nameof(request));
-        ArgumentException.ThrowIfNullOrWhiteSpace(request.UserId, nameof(request));
-        if (request.MaxAttempts is < 1)
-        {
-            throw new ArgumentOutOfRangeException(nameof(request), request.MaxAttempts, "MaxAttempts must be at least 1");
-        }
-
-        if (request.Timeout is { } requestedTimeout && requestedTimeout < TimeSpan.FromSeconds(1))
-        {
-            throw new ArgumentOutOfRangeException(nameof(request), requestedTimeout, "Timeout must be at least one second");
-        }
-
-        if (request.QueueTimeout is { } requestedQueueTimeout && requestedQueueTimeout < TimeSpan.FromSeconds(1))
-        {
-            throw new ArgumentOutOfRangeException(nameof(request), requestedQueueTimeout, "QueueTimeout must be at least one second");
-        }
-
+        var (plugin, validation, secrets) = Validate(request);
         var storeOptions = options.Value;
-        var plugin = catalog.GetPlugin(request.PluginName) ?? throw new UnknownPluginException(request.PluginName);
-
-        // Credentials given as settings (the original system's _llm_api_key) become the run's secrets, never settings.
-        var (settings, secrets) = RunCredentials.Split(request.Settings, plugin.SettingsSchemaJson);
-        foreach (var (name, value) in request.Secrets ?? new Dictionary<string, string>())
-        {
-            ArgumentException.ThrowIfNullOrEmpty(name, nameof(request));
-            secrets[name] = value ?? "";
-        }
-
-        if (secrets.Count > 0 && _sealKey is null)
-        {
-            throw new PluginSecretsException(plugin.Name, SecretsWithoutKeyProblem);
-        }
-
-        var validation = catalog.ValidateSettings(plugin.Name, settings);
-        if (!validation.IsValid)
-        {
-            throw new InvalidPluginSettingsException(plugin.Name, validation.Errors);
-        }
-
         var now = timeProvider.GetUtcNow();
 
         // With an idempotency key, the lookup and the insert run in one transaction that holds a lock on the key
@@ -124,11 +86,75 @@ internal sealed class PluginRunner(
             }
         }
 
+        Announce(run, now);
+        return run;
+    }
+
+    /// <summary>
+    /// Validates a start request and builds its pending run without writing it, for a caller that adds it to the scope's
+    /// context and saves it in its own transaction (the scheduler), then calls <see cref="Announce"/> after the commit.
+    /// </summary>
+    /// <exception cref="UnknownPluginException">The plugin is not in the catalog.</exception>
+    /// <exception cref="InvalidPluginSettingsException">The settings fail the plugin's schema.</exception>
+    /// <exception cref="PluginSecretsException">The run has secrets and no seal key is configured.</exception>
+    internal PluginRun Prepare(StartPluginRunRequest request, DateTimeOffset now)
+    {
+        var (plugin, validation, secrets) = Validate(request);
+        return Build(request, plugin, validation, secrets, now);
+    }
+
+    /// <summary>Counts, logs and publishes a run just written, and wakes the dispatcher.</summary>
+    internal void Announce(PluginRun run, DateTimeOffset now)
+    {
         PluginRunsMetrics.Add(metrics.Started, run.PluginName);
         logger.RunStarted(run.RunId, run.PluginName, run.UserId);
         dispatchSignal.Notify();
         hub.PublishStatus(run, now);
-        return run;
+    }
+
+    /// <summary>Checks a start request (limits, plugin, credentials, settings) and splits its secrets out of its settings.</summary>
+    private (PluginDescriptor Plugin, PluginSettingsValidation Validation, Dictionary<string, string> Secrets) Validate(StartPluginRunRequest request)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        ArgumentException.ThrowIfNullOrWhiteSpace(request.PluginName, nameof(request));
+        ArgumentException.ThrowIfNullOrWhiteSpace(request.UserId, nameof(request));
+        if (request.MaxAttempts is < 1)
+        {
+            throw new ArgumentOutOfRangeException(nameof(request), request.MaxAttempts, "MaxAttempts must be at least 1");
+        }
+
+        if (request.Timeout is { } requestedTimeout && requestedTimeout < TimeSpan.FromSeconds(1))
+        {
+            throw new ArgumentOutOfRangeException(nameof(request), requestedTimeout, "Timeout must be at least one second");
+        }
+
+        if (request.QueueTimeout is { } requestedQueueTimeout && requestedQueueTimeout < TimeSpan.FromSeconds(1))
+        {
+            throw new ArgumentOutOfRangeException(nameof(request), requestedQueueTimeout, "QueueTimeout must be at least one second");
+        }
+
+        var plugin = catalog.GetPlugin(request.PluginName) ?? throw new UnknownPluginException(request.PluginName);
+
+        // Credentials given as settings (the original system's _llm_api_key) become the run's secrets, never settings.
+        var (settings, secrets) = RunCredentials.Split(request.Settings, plugin.SettingsSchemaJson);
+        foreach (var (name, value) in request.Secrets ?? new Dictionary<string, string>())
+        {
+            ArgumentException.ThrowIfNullOrEmpty(name, nameof(request));
+            secrets[name] = value ?? "";
+        }
+
+        if (secrets.Count > 0 && _sealKey is null)
+        {
+            throw new PluginSecretsException(plugin.Name, SecretsWithoutKeyProblem);
+        }
+
+        var validation = catalog.ValidateSettings(plugin.Name, settings);
+        if (!validation.IsValid)
+        {
+            throw new InvalidPluginSettingsException(plugin.Name, validation.Errors);
+        }
+
+        return (plugin, validation, secrets);
     }
 
     private async Task<PluginRun> InsertAsync(
@@ -138,6 +164,27 @@ internal sealed class PluginRunner(
         Dictionary<string, string> secrets,
         DateTimeOffset now,
         CancellationToken cancellationToken)
+    {
+        var run = Build(request, plugin, validation, secrets, now);
+        db.Runs.Add(run);
+        try
+        {
+            await db.Context.SaveChangesAsync(cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            db.Context.Entry(run).State = EntityState.Detached;
+        }
+
+        return run;
+    }
+
+    private PluginRun Build(
+        StartPluginRunRequest request,
+        PluginDescriptor plugin,
+        PluginSettingsValidation validation,
+        Dictionary<string, string> secrets,
+        DateTimeOffset now)
     {
         var storeOptions = options.Value;
         var runId = Guid.CreateVersion7(now);
@@ -172,16 +219,6 @@ internal sealed class PluginRunner(
             SealedSecrets = secrets.Count > 0 ? SecretSealer.Seal(_sealKey!, runId.ToString("D"), secrets) : null,
             Version = 1,
         };
-
-        db.Runs.Add(run);
-        try
-        {
-            await db.Context.SaveChangesAsync(cancellationToken).ConfigureAwait(false);
-        }
-        finally
-        {
-            db.Context.Entry(run).State = EntityState.Detached;
-        }
 
         return run;
     }

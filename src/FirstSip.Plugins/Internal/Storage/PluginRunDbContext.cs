@@ -13,7 +13,7 @@ internal abstract class PluginRunDbContext : DbContext
 
     public DbSet<PluginRun> Runs => Set<PluginRun>();
 
-    protected override void OnModelCreating(ModelBuilder modelBuilder) => modelBuilder.AddPluginRuns();
+    protected override void OnModelCreating(ModelBuilder modelBuilder) => modelBuilder.AddPluginRuns().AddPluginSchedules();
 }
 
 /// <summary>The standalone context on SQLite.</summary>

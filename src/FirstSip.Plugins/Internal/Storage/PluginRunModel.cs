@@ -75,7 +75,7 @@ internal static class PluginRunModel
     /// need the binary converter to filter and sort. The providers' conventions leave their mark on the model
     /// before OnModelCreating runs.
     /// </summary>
-    private static bool SupportsDateTimeOffset(ModelBuilder modelBuilder) =>
+    internal static bool SupportsDateTimeOffset(ModelBuilder modelBuilder) =>
         modelBuilder.Model.GetAnnotations().Any(a =>
             a.Name.StartsWith("Npgsql:", StringComparison.Ordinal) || a.Name.StartsWith("SqlServer:", StringComparison.Ordinal));
 }

@@ -8,4 +8,9 @@ internal sealed class RunDbContextAccessor(DbContext context)
     public DbContext Context { get; } = context;
 
     public DbSet<PluginRun> Runs => Context.Set<PluginRun>();
+
+    public DbSet<PluginSchedule> Schedules => Context.Set<PluginSchedule>();
+
+    /// <summary>Whether the context's model has schedules (the host's context calls <c>AddPluginSchedules</c>).</summary>
+    public bool HasSchedules => Context.Model.FindEntityType(typeof(PluginSchedule)) is not null;
 }

@@ -170,6 +170,105 @@ namespace FirstSip.Plugins.Internal.Storage.Migrations.Sqlite
 
                     b.ToTable("plugin_runs", (string)null);
                 });
+
+            modelBuilder.Entity("FirstSip.Plugins.PluginSchedule", b =>
+                {
+                    b.Property<Guid>("ScheduleId")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("schedule_id");
+
+                    b.Property<long>("CreatedAt")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("created_at");
+
+                    b.Property<string>("CronExpression")
+                        .IsRequired()
+                        .HasMaxLength(200)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("cron_expression");
+
+                    b.Property<bool>("Enabled")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("enabled");
+
+                    b.Property<long?>("LastFireAt")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("last_fire_at");
+
+                    b.Property<Guid?>("LastRunId")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("last_run_id");
+
+                    b.Property<int>("MaxMisfireRuns")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("max_misfire_runs");
+
+                    b.Property<string>("MisfirePolicy")
+                        .IsRequired()
+                        .HasMaxLength(16)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("misfire_policy");
+
+                    b.Property<long?>("NextFireAt")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("next_fire_at");
+
+                    b.Property<string>("OverlapPolicy")
+                        .IsRequired()
+                        .HasMaxLength(16)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("overlap_policy");
+
+                    b.Property<string>("PausedReason")
+                        .HasMaxLength(2000)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("paused_reason");
+
+                    b.Property<string>("PluginName")
+                        .IsRequired()
+                        .HasMaxLength(200)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("plugin_name");
+
+                    b.Property<string>("Settings")
+                        .IsRequired()
+                        .HasColumnType("TEXT")
+                        .HasColumnName("settings");
+
+                    b.Property<string>("TimeZone")
+                        .IsRequired()
+                        .HasMaxLength(100)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("time_zone");
+
+                    b.Property<long>("UpdatedAt")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("updated_at");
+
+                    b.Property<string>("UserId")
+                        .IsRequired()
+                        .HasMaxLength(200)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("user_id");
+
+                    b.Property<long>("Version")
+                        .IsConcurrencyToken()
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("version");
+
+                    b.HasKey("ScheduleId");
+
+                    b.HasIndex("NextFireAt")
+                        .HasDatabaseName("ix_plugin_schedules_next_fire_at");
+
+                    b.HasIndex("PluginName")
+                        .HasDatabaseName("ix_plugin_schedules_plugin_name");
+
+                    b.HasIndex("UserId", "PluginName")
+                        .HasDatabaseName("ix_plugin_schedules_user_id_plugin_name");
+
+                    b.ToTable("plugin_schedules", (string)null);
+                });
 #pragma warning restore 612, 618
         }
     }
