@@ -54,6 +54,8 @@ public sealed class PluginStreamsServiceCollectionExtensionsTests(RedisServer re
         Assert.Single(services, d => d.ServiceType == typeof(IStreamTrimmer));
         Assert.Single(services, d => d.ServiceType == typeof(IConnectionMultiplexer));
         Assert.Single(services, d => d.ServiceType == typeof(IHostedService) && d.ImplementationType == typeof(PeriodicStreamTrimmer));
+        Assert.Single(services, d => d.ServiceType == typeof(IHostedService) && d.ImplementationType == typeof(StaleConsumerSweeper));
+        Assert.Single(services, d => d.ServiceType == typeof(IStreamOperations));
         Assert.Single(services, d => d.ServiceType == typeof(IHostedService) && d.ImplementationFactory is not null);
     }
 

@@ -1,6 +1,5 @@
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
-using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Options;
 
 namespace FirstSip.Streams.Internal;
@@ -13,7 +12,6 @@ internal static class OperationsRegistration
         services.AddOptionsWithValidateOnStart<StreamOperationsOptions, StreamOperationsOptionsValidator>();
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<StreamOperationsOptions>, StreamOperationsOptionsCustomValidator>());
         services.TryAddSingleton<IStreamOperations, StreamOperations>();
-        services.TryAddSingleton<StaleConsumerSweeper>();
-        services.AddSingleton<IHostedService>(static sp => sp.GetRequiredService<StaleConsumerSweeper>());
+        services.AddHostedService<StaleConsumerSweeper>();
     }
 }
