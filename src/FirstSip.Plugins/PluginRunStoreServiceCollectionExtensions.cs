@@ -199,6 +199,7 @@ public static class PluginRunStoreServiceCollectionExtensions
         services.TryAddSingleton<RunReaper>();
         services.AddSingleton<IHostedService>(static sp => sp.GetRequiredService<RunDispatcher>());
         services.AddSingleton<IHostedService>(static sp => sp.GetRequiredService<RunReaper>());
+        FirstSip.Plugins.Internal.Operations.OperationsRegistration.Add(services);
 
         // A decodable result is never dead-lettered for the app's own failures (a database outage, a failing
         // completion handler): paid work is kept pending until it can be applied.
