@@ -192,4 +192,30 @@ public sealed class StreamOperationsTests(RedisServer redis)
         Assert.Empty(await operations.ListDeadLettersAsync(streams.Requests));
         Assert.Equal(0, await operations.PurgeDeadLettersAsync(streams.Requests));
     }
+
+    [Fact]
+    public async Task PeriodicTrimmer_TrimsEventsOlderThanTheirRetention_EvenUnacknowledged()
+    {
+        var streams = new TestStreams();
+        var builder = TestHosts.CreateBuilder(redis, streams);
+        builder.Services.Configure<PluginStreamsOptions>(o =>
+        {
+            o.TrimInterval = TimeSpan.FromMilliseconds(100);
+            o.EventRetention = TimeSpan.FromHours(1);
+        });
+        using var host = builder.Build();
+        var db = redis.Database;
+        await db.StreamCreateConsumerGroupAsync(streams.Events, "app-workers", StreamPosition.Beginning, createStream: true);
+        var old = DateTimeOffset.UtcNow.AddHours(-2).ToUnixTimeMilliseconds();
+        await db.StreamAddAsync(streams.Events, "n", 1, $"{old}-0");
+        await db.StreamAddAsync(streams.Events, "n", 2, $"{old}-1");
+        var fresh = await db.StreamAddAsync(streams.Events, "n", 3);
+        await db.StreamAddAsync(streams.Requests, "n", 1, $"{old}-0");
+        await host.StartAsync();
+
+        await Eventually.WaitAsync(async () => await db.StreamLengthAsync(streams.Events) == 1, "the old events to be trimmed");
+        Assert.Equal(fresh, (await db.StreamRangeAsync(streams.Events))[0].Id);
+        Assert.Equal(1, await db.StreamLengthAsync(streams.Requests));
+        await host.StopAsync();
+    }
 }
