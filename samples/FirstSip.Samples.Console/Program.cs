@@ -22,4 +22,9 @@ root.Subcommands.Add(Commands.Show());
 root.Subcommands.Add(Commands.Queue());
 root.Subcommands.Add(Commands.Cancel());
 root.Subcommands.Add(Commands.Worker());
+foreach (var command in OperationsCommands.All())
+{
+    root.Subcommands.Add(command);
+}
+
 return await root.Parse(args).InvokeAsync();
