@@ -53,7 +53,9 @@ public static class SampleServiceCollectionExtensions
             .AddCompletionHandler<BriefingCompletionHandler>();
 
         // Terminal runs are kept unless FirstSip:Operations:TerminalRunRetention says how long (for example "30.00:00:00").
+        // The consumer sweeper's interval and idle time are under the same section.
         services.Configure<PluginOperationsOptions>(configuration.GetSection("FirstSip:Operations"));
+        services.Configure<StreamOperationsOptions>(configuration.GetSection("FirstSip:Operations"));
         return services;
     }
 

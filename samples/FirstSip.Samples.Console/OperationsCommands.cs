@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
 using FirstSip.Plugins;
+using FirstSip.Samples.Briefings;
 using FirstSip.Streams;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
@@ -275,7 +276,8 @@ internal static class OperationsCommands
 
             if (parse.GetValue(JsonOption))
             {
-                Output.Json(timeline);
+                // The run as the other commands print it (never its sealed secrets), then the entries.
+                Output.Json(new { run = RunRecord.From(timeline.Run), timeline.Entries, timeline.QueueTime, timeline.ExecutionTime, timeline.TotalTime });
                 return ExitCompleted;
             }
 

@@ -18,6 +18,7 @@ if (string.IsNullOrEmpty(builder.Configuration["urls"]) && string.IsNullOrEmpty(
 }
 
 builder.Services.AddFirstSipSample(builder.Configuration);
+builder.AddOperationsDashboard();
 builder.Services.AddHealthChecks()
     .AddPluginStreams(tags: ["ready"])
     .AddDbContextCheck<BriefingsDbContext>("database", tags: ["ready"])
@@ -66,5 +67,6 @@ app.UseStaticFiles();
 app.MapHealthChecks("/health/live", new HealthCheckOptions { Predicate = _ => false });
 app.MapHealthChecks("/health/ready", new HealthCheckOptions { Predicate = check => check.Tags.Contains("ready") });
 app.MapRunsApi();
+app.MapOperationsApi();
 
 app.Run();
