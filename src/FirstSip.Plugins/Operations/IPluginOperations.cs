@@ -16,8 +16,9 @@ public interface IPluginOperations
     Task<PluginRunPage> SearchRunsAsync(PluginRunSearch search, CancellationToken cancellationToken = default);
 
     /// <summary>
-    /// Reads a run's timeline: its transitions from the run's own columns (created, dispatched, started, ended) and every
-    /// progress event of every attempt from the event stream (while the stream still holds them), in time order.
+    /// Reads a run's timeline: its transitions from the run's own columns (created, dispatched, started, ended), every
+    /// progress event of every attempt from the event stream, and the ends of earlier attempts from the result stream
+    /// (while the streams still hold them), in time order.
     /// </summary>
     /// <param name="runId">The run id.</param>
     /// <param name="cancellationToken">Cancels the operation.</param>

@@ -117,7 +117,9 @@ public sealed class PluginOperationsTests(ServersFixture servers) : IDisposable
         await host.PublishEventAsync(new PluginEvent { PluginRunId = run.RunId, Kind = PluginEventKind.Started, Attempt = 1, Worker = "w1", At = t0 });
         await host.HandleEventAsync(new PluginEvent { PluginRunId = run.RunId, Kind = PluginEventKind.Started, Attempt = 1, Worker = "w1", At = t0 });
         await host.PublishEventAsync(new PluginEvent { PluginRunId = run.RunId, Kind = PluginEventKind.Step, Step = "research_task", Message = "<script>alert(1)</script>", Attempt = 1, Worker = "w1", At = t0.AddMilliseconds(5) });
-        await host.ApplyAsync(new PluginResult { PluginRunId = run.RunId, Status = PluginResultStatus.Failed, Error = "rate limited", Retryable = true, Attempt = 1 });
+        var firstEnd = new PluginResult { PluginRunId = run.RunId, Status = PluginResultStatus.Failed, Error = "rate limited", Retryable = true, Attempt = 1, Worker = "w1" };
+        await host.PublishResultAsync(firstEnd);
+        await host.ApplyAsync(firstEnd);
         await host.UpdateRunAsync(run.RunId, r => r.NextAttemptAt = null);
         await host.Dispatcher.DispatchOnceAsync(CancellationToken.None);
         var t1 = DateTimeOffset.UtcNow;
@@ -130,9 +132,10 @@ public sealed class PluginOperationsTests(ServersFixture servers) : IDisposable
 
         Assert.NotNull(timeline);
         Assert.Equal(
-            [PluginRunTimelineKind.Created, PluginRunTimelineKind.Started, PluginRunTimelineKind.Step, PluginRunTimelineKind.Dispatched, PluginRunTimelineKind.Started, PluginRunTimelineKind.Ended],
+            [PluginRunTimelineKind.Created, PluginRunTimelineKind.Started, PluginRunTimelineKind.Step, PluginRunTimelineKind.Ended, PluginRunTimelineKind.Dispatched, PluginRunTimelineKind.Started, PluginRunTimelineKind.Ended],
             timeline.Entries.Select(e => e.Kind));
-        Assert.Equal([1, 1, 1, 2, 2, 2], timeline.Entries.Select(e => e.Attempt ?? 0));
+        Assert.Equal([1, 1, 1, 1, 2, 2, 2], timeline.Entries.Select(e => e.Attempt ?? 0));
+        Assert.Equal((PluginRunStatus.Failed, "rate limited"), (timeline.Entries[3].Status, timeline.Entries[3].Message));
         var step = timeline.Entries[2];
         Assert.Equal(("research_task", "<script>alert(1)</script>", "w1"), (step.Step, step.Message, step.Worker));
         var ended = timeline.Entries[^1];
@@ -205,7 +208,7 @@ public sealed class PluginOperationsTests(ServersFixture servers) : IDisposable
             Db = Db.Sqlite,
             Services = s => s.Configure<PluginOperationsOptions>(o =>
             {
-                o.TerminalRunRetention = TimeSpan.FromMilliseconds(300);
+                o.TerminalRunRetention = TimeSpan.FromSeconds(2);
                 o.RetentionInterval = TimeSpan.FromMilliseconds(100);
             }),
         });

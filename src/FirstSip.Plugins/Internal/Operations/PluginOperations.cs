@@ -113,6 +113,7 @@ internal sealed partial class PluginOperations(
         };
         var events = await ReadEventsAsync(run, cancellationToken).ConfigureAwait(false);
         entries.AddRange(events);
+        entries.AddRange(await ReadEarlierEndsAsync(run, cancellationToken).ConfigureAwait(false));
         if (run.DispatchedAt is { } dispatched)
         {
             entries.Add(new() { At = dispatched, Kind = PluginRunTimelineKind.Dispatched, Attempt = run.Attempt });
@@ -195,6 +196,58 @@ internal sealed partial class PluginOperations(
         }
 
         return events;
+    }
+
+    /// <summary>
+    /// The ends of the run's earlier attempts, from the results the result stream still holds (the run's columns keep only
+    /// the current attempt's end).
+    /// </summary>
+    private async Task<List<PluginRunTimelineEntry>> ReadEarlierEndsAsync(PluginRun run, CancellationToken cancellationToken)
+    {
+        if (run.Attempt <= 1 || !redis.IsConnected)
+        {
+            return [];
+        }
+
+        StreamEntry[] entries;
+        try
+        {
+            var from = $"{Math.Max(0, (run.CreatedAt - ClockSkew).ToUnixTimeMilliseconds())}-0";
+            entries = await redis.GetDatabase()
+                .StreamRangeAsync(streamsOptions.Value.ResultsStream, from, "+", MaxTimelineEntries)
+                .WaitAsync(cancellationToken)
+                .ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is RedisException or TimeoutException)
+        {
+            return [];
+        }
+
+        var ends = new List<PluginRunTimelineEntry>();
+        foreach (var entry in entries)
+        {
+            var decoded = PluginResultCodec.Instance.Decode(entry.Values);
+            if (decoded.IsPoison || decoded.Message is not { } result || result.PluginRunId != run.RunId ||
+                result.Attempt is not { } attempt || attempt >= run.Attempt)
+            {
+                continue;
+            }
+
+            ends.Add(new()
+            {
+                At = StreamIdTime(entry.Id.ToString()) ?? run.CreatedAt,
+                Kind = PluginRunTimelineKind.Ended,
+                Attempt = attempt,
+                Worker = result.Worker,
+                Status = result.Status == PluginResultStatus.Completed ? PluginRunStatus.Completed
+                    : result.FailureKind is PluginFailureKind.TimedOut or PluginFailureKind.NotStarted ? PluginRunStatus.TimedOut
+                    : result.FailureKind is PluginFailureKind.Cancelled ? PluginRunStatus.Cancelled
+                    : PluginRunStatus.Failed,
+                Message = result.Error,
+            });
+        }
+
+        return ends;
     }
 
     private static DateTimeOffset? StreamIdTime(string id)
