@@ -66,6 +66,10 @@ internal static class OperationsCommands
         return table;
     }
 
+    /// <summary>What a timeline entry records: the status an attempt ended with, else the kind (<c>created</c>, <c>started</c>, …).</summary>
+    private static string What(PluginRunTimelineEntry entry) =>
+        entry.Kind == PluginRunTimelineKind.Ended && entry.Status is { } status ? status.ToWireString() : entry.Kind.ToString().ToLowerInvariant();
+
     private static string Time(DateTimeOffset? at) =>
         at?.ToLocalTime().ToString("MM-dd HH:mm:ss.fff", CultureInfo.InvariantCulture) ?? "";
 
@@ -277,7 +281,23 @@ internal static class OperationsCommands
             if (parse.GetValue(JsonOption))
             {
                 // The run as the other commands print it (never its sealed secrets), then the entries.
-                Output.Json(new { run = RunRecord.From(timeline.Run), timeline.Entries, timeline.QueueTime, timeline.ExecutionTime, timeline.TotalTime });
+                Output.Json(new
+                {
+                    run = RunRecord.From(timeline.Run),
+                    entries = timeline.Entries.Select(e => new
+                    {
+                        at = e.At,
+                        kind = What(e),
+                        attempt = e.Attempt,
+                        step = e.Step,
+                        message = e.Message,
+                        worker = e.Worker,
+                        since_previous_ms = e.SincePrevious?.TotalMilliseconds,
+                    }),
+                    queue_ms = timeline.QueueTime?.TotalMilliseconds,
+                    execution_ms = timeline.ExecutionTime?.TotalMilliseconds,
+                    total_ms = timeline.TotalTime.TotalMilliseconds,
+                });
                 return ExitCompleted;
             }
 
@@ -287,7 +307,7 @@ internal static class OperationsCommands
 
             foreach (var entry in timeline.Entries)
             {
-                var what = entry.Kind == PluginRunTimelineKind.Ended && entry.Status is { } status ? status.ToWireString() : entry.Kind.ToString().ToLowerInvariant();
+                var what = What(entry);
                 table.AddRow(
                     new Text(Time(entry.At)),
                     new Text(entry.SincePrevious is { } since ? Output.Duration(since) : ""),

@@ -269,7 +269,7 @@ function card(label, value, id) {
 function chart(buckets) {
   const ns = 'http://www.w3.org/2000/svg';
   const svg = document.createElementNS(ns, 'svg');
-  const width = 720, height = 180, bottom = 20;
+  const width = 1180, height = 200, bottom = 20;
   svg.setAttribute('viewBox', `0 0 ${width} ${height}`);
   svg.setAttribute('class', 'chart');
   svg.setAttribute('id', 'activity-chart');
