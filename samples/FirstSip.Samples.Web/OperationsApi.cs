@@ -12,6 +12,9 @@ namespace FirstSip.Samples.Web;
 /// <summary>Settings of the operations dashboard (<c>FirstSip:Dashboard</c>).</summary>
 public sealed class DashboardOptions
 {
+    /// <summary>Gets or sets whether the dashboard's API is served at all (the deployment manifests turn it off until a policy is configured).</summary>
+    public bool Enabled { get; set; } = true;
+
     /// <summary>Gets or sets whether the dashboard only shows: no cancel, retry, clone, replay or delete.</summary>
     public bool ReadOnly { get; set; }
 
@@ -38,11 +41,12 @@ internal static class OperationsApi
         builder.Services.Configure<DashboardOptions>(builder.Configuration.GetSection("FirstSip:Dashboard"));
         builder.Services.AddAuthorization();
         var exposed = urls.Where(url => !IsLoopback(url)).ToList();
-        if (exposed.Count > 0 && string.IsNullOrWhiteSpace(options.Policy))
+        if (options.Enabled && exposed.Count > 0 && string.IsNullOrWhiteSpace(options.Policy))
         {
             throw new InvalidOperationException(
                 $"The operations dashboard would be reachable beyond this machine ({string.Join(", ", exposed)}) without authorization. " +
-                "Register an authorization policy and name it in FirstSip:Dashboard:Policy (FirstSip__Dashboard__Policy), or bind to 127.0.0.1.");
+                "Register an authorization policy and name it in FirstSip:Dashboard:Policy (FirstSip__Dashboard__Policy), bind to 127.0.0.1, " +
+                "or turn the dashboard off with FirstSip:Dashboard:Enabled=false.");
         }
     }
 
@@ -96,6 +100,11 @@ internal static class OperationsApi
     public static void MapOperationsApi(this IEndpointRouteBuilder app)
     {
         var options = app.ServiceProvider.GetRequiredService<IOptions<DashboardOptions>>().Value;
+        if (!options.Enabled)
+        {
+            return;
+        }
+
         var api = app.MapGroup("/ops/api");
         if (!string.IsNullOrWhiteSpace(options.Policy))
         {

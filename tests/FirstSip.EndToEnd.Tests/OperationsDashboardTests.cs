@@ -228,5 +228,14 @@ public sealed class OperationsDashboardTests(EndToEndEnvironment environment)
             new Dictionary<string, string?> { ["ASPNETCORE_HTTP_PORTS"] = "0" },
             probe: "/health/live"));
         Assert.Contains("FirstSip:Dashboard:Policy", error.Message, StringComparison.Ordinal);
+
+        // As the deployment manifests run it: the dashboard off, the rest of the host up.
+        await using var web = await WebHost.StartAsync(
+            environment.NewLane(),
+            environment.NewDatabase("ops-off"),
+            new Dictionary<string, string?> { ["ASPNETCORE_HTTP_PORTS"] = "0", ["FirstSip__Dashboard__Enabled"] = "false" },
+            probe: "/health/live");
+        using var config = await web.Client.GetAsync(new Uri("/ops/api/config", UriKind.Relative));
+        Assert.Equal(HttpStatusCode.NotFound, config.StatusCode);
     }
 }
