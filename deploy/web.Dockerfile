@@ -11,7 +11,8 @@ WORKDIR /app
 COPY --from=build /out .
 COPY plugins ./plugins
 ENV ASPNETCORE_HTTP_PORTS=8080 \
-    FIRSTSIP_PLUGINS=/app/plugins
+    FIRSTSIP_PLUGINS=/app/plugins \
+    FirstSip__Dashboard__Enabled=false
 EXPOSE 8080
 USER app
 HEALTHCHECK --interval=10s --timeout=5s CMD curl -fsS http://127.0.0.1:8080/health/live || exit 1

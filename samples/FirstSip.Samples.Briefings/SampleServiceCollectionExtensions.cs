@@ -21,11 +21,13 @@ public static class SampleServiceCollectionExtensions
         var settings = SampleSettings.From(configuration);
         services.AddSingleton(settings);
 
-        // Streams that only grow are trimmed: acknowledged entries every minute, dead letters after a week. These are
-        // defaults: FirstSip:Streams:TrimInterval and FirstSip:Streams:DeadLetterRetention override them.
+        // Streams that only grow are trimmed: acknowledged entries every minute, progress events after three days (a
+        // run's timeline shows them until then), dead letters after a week. These are defaults:
+        // FirstSip:Streams:TrimInterval, EventRetention and DeadLetterRetention override them.
         services.Configure<PluginStreamsOptions>(streams =>
         {
             streams.TrimInterval = TimeSpan.FromMinutes(1);
+            streams.EventRetention = TimeSpan.FromDays(3);
             streams.DeadLetterRetention = TimeSpan.FromDays(7);
         });
 
@@ -49,6 +51,11 @@ public static class SampleServiceCollectionExtensions
                 runs.SealKey = settings.SealKey;
             })
             .AddCompletionHandler<BriefingCompletionHandler>();
+
+        // Terminal runs are kept unless FirstSip:Operations:TerminalRunRetention says how long (for example "30.00:00:00").
+        // The consumer sweeper's interval and idle time are under the same section.
+        services.Configure<PluginOperationsOptions>(configuration.GetSection("FirstSip:Operations"));
+        services.Configure<StreamOperationsOptions>(configuration.GetSection("FirstSip:Operations"));
         return services;
     }
 

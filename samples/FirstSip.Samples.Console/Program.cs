@@ -23,4 +23,9 @@ root.Subcommands.Add(Commands.Queue());
 root.Subcommands.Add(Commands.Cancel());
 root.Subcommands.Add(Commands.Worker());
 root.Subcommands.Add(ScheduleCommands.Schedules());
+foreach (var command in OperationsCommands.All())
+{
+    root.Subcommands.Add(command);
+}
+
 return await root.Parse(args).InvokeAsync();

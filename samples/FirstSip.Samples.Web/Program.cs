@@ -18,6 +18,7 @@ if (string.IsNullOrEmpty(builder.Configuration["urls"]) && string.IsNullOrEmpty(
 }
 
 builder.Services.AddFirstSipSample(builder.Configuration);
+builder.AddOperationsDashboard();
 builder.Services.AddHealthChecks()
     .AddPluginStreams(tags: ["ready"])
     .AddDbContextCheck<BriefingsDbContext>("database", tags: ["ready"])
@@ -67,5 +68,6 @@ app.MapHealthChecks("/health/live", new HealthCheckOptions { Predicate = _ => fa
 app.MapHealthChecks("/health/ready", new HealthCheckOptions { Predicate = check => check.Tags.Contains("ready") });
 app.MapRunsApi();
 app.MapSchedulesApi();
+app.MapOperationsApi();
 
 app.Run();

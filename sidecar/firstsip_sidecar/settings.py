@@ -90,6 +90,8 @@ class Settings:
     :param max_result_bytes: a result payload larger than this is replaced by a failure
         ``output too large`` (``SIDECAR_MAX_RESULT_BYTES``, default 1 MiB, the .NET reader's limit).
     :param consumer_name: the consumer name (``SIDECAR_CONSUMER_NAME``, default unique per process).
+    :param worker_ttl_seconds: lifetime of the worker's registry key, rewritten every third of it
+        (``SIDECAR_WORKER_TTL_SECONDS``, default 15); a dead worker leaves the registry within it.
     :param log_level: ``SIDECAR_LOG_LEVEL``, default ``INFO``.
     :param plugin_env: names of environment variables every plugin process receives besides the
         allowlist and its manifest's ``env`` (``SIDECAR_PLUGIN_ENV``, comma-separated, default none).
@@ -122,6 +124,7 @@ class Settings:
     block_seconds: float = 1.0
     max_result_bytes: int = 1_048_576
     consumer_name: str = dataclasses.field(default_factory=default_consumer_name)
+    worker_ttl_seconds: float = 15.0
     log_level: str = "INFO"
     plugin_env: Tuple[str, ...] = ()
     isolation: str = "pool"
@@ -221,6 +224,7 @@ class Settings:
             block_seconds=number("SIDECAR_BLOCK_SECONDS", 1.0, 0.01),
             max_result_bytes=integer("SIDECAR_MAX_RESULT_BYTES", 1_048_576, 1024),
             consumer_name=text("SIDECAR_CONSUMER_NAME", default_consumer_name()),
+            worker_ttl_seconds=number("SIDECAR_WORKER_TTL_SECONDS", 15.0, 0.3),
             log_level=text("SIDECAR_LOG_LEVEL", "INFO").upper(),
             plugin_env=plugin_env,
             isolation=isolation,

@@ -43,6 +43,7 @@ from .outcomes import Outcomes
 from .plugins import PluginCatalog
 from .pool import ProcessPool
 from .redaction import Redactor
+from .registry import WorkerAnnouncement
 from .sealing import open_secrets
 from .types import ExecutionOutcome, PluginRequest
 
@@ -92,6 +93,8 @@ class Worker:
         self._handlers: Set[asyncio.Task] = set()
         self._entries: Set[str] = set()
         self._executions: Dict[str, Execution] = {}
+        self._running: Dict[str, Dict[str, object]] = {}
+        self._announcement: Optional[WorkerAnnouncement] = None
         self._loops: Set[asyncio.Task] = set()
         self._slot_freed = asyncio.Event()
         self._stopping = asyncio.Event()
@@ -119,7 +122,10 @@ class Worker:
         with contextlib.suppress(Exception):
             await self._ensure_group()
         self.last_loop_at = time.monotonic()
-        for loop in (self._read_loop(), self._claim_loop(), self._cancel_listener()):
+        self._announcement = WorkerAnnouncement(
+            self.client, self.settings, plugins=self.catalog.names, running=lambda: list(self._running.values())
+        )
+        for loop in (self._read_loop(), self._claim_loop(), self._cancel_listener(), self._announcement.run(self._stopping)):
             task = asyncio.ensure_future(loop)
             self._loops.add(task)
         logger.info(
@@ -152,6 +158,9 @@ class Worker:
         for task in self._loops:
             task.cancel()
         await asyncio.gather(*self._loops, *self._handlers, return_exceptions=True)
+        if self._announcement is not None:
+            with contextlib.suppress(Exception):
+                await self._announcement.withdraw()
         if self.pool is not None:
             await self.pool.close()
         for client in (self._blocking, self.client):
@@ -511,6 +520,9 @@ class Worker:
             request=request, entry_id=entry_id, lease=lease, execution=execution, redactor=redactor,
         )
         self._executions[request.run_id] = execution
+        self._running[request.run_id] = {
+            "run_id": request.run_id, "plugin": manifest.name, "attempt": request.attempt, "started_at": protocol.now_ms(),
+        }
         self.metrics.in_flight += 1
         started = time.monotonic()
         stop_keepalive = asyncio.Event()
@@ -532,6 +544,7 @@ class Worker:
             with contextlib.suppress(Exception):
                 await keeping
             self._executions.pop(request.run_id, None)
+            self._running.pop(request.run_id, None)
             self.metrics.in_flight -= 1
         elapsed = time.monotonic() - started
         self.metrics.observe_execution(elapsed)

@@ -50,7 +50,7 @@ def test_real_plugins_load():
 
 
 def test_test_plugins_load():
-    assert PluginCatalog(TEST_PLUGINS).names() == ["briefer", "echo", "flaky", "leaky", "original-crewbase", "original-factory", "sleepy", "slowimport", "stateful"]
+    assert PluginCatalog(TEST_PLUGINS).names() == ["briefer", "echo", "fails-first", "flaky", "leaky", "original-crewbase", "original-factory", "sleepy", "slowimport", "stateful"]
 
 
 def test_an_invalid_plugin_is_reported_and_the_others_still_load(tmp_path):

@@ -553,3 +553,34 @@ def test_a_lost_cancellation_in_a_keepalive_command_does_not_hold_the_result(r, 
     found = asyncio.run(scenario())
     assert len(found) == 1, "the timed-out run's result was not published"
     assert found[0]["error"] == "timed out after 1 s" and found[0]["kind"] == "timed_out"
+
+
+def test_a_worker_announces_itself_and_leaves_the_registry_when_killed(r, names, sidecar_factory, tmp_path):
+    sidecar = sidecar_factory(SIDECAR_WORKER_TTL_SECONDS="1.5", SIDECAR_CONCURRENCY="2")
+    key = f"{names.prefix}worker:{sidecar.consumer}"
+    entry = json.loads(wait_for(lambda: r.get(key), 10, "the registry key"))
+    assert entry["consumer"] == sidecar.consumer
+    assert entry["pid"] == sidecar.process.pid
+    assert entry["slots"] == 2 and entry["group"] == names.group and entry["stream"] == names.requests
+    assert "echo" in entry["plugins"] and entry["in_flight"] == []
+    assert 0 < r.pttl(key) <= 1500
+
+    run_id = publish(r, names, "sleepy", {"seconds": 3, "pid_file": str(tmp_path / "run.pid")})
+    read_pids(str(tmp_path / "run.pid"))
+
+    def running() -> bool:
+        value = r.get(key)
+        return bool(value) and [run["run_id"] for run in json.loads(value)["in_flight"]] == [run_id]
+
+    wait_for(running, 10, "the run in the registry entry")
+    sidecar.kill()
+    wait_for(lambda: not r.exists(key), 3, "the key to expire")
+
+
+def test_a_stopping_worker_withdraws_from_the_registry(r, names, sidecar_factory):
+    sidecar = sidecar_factory(SIDECAR_WORKER_TTL_SECONDS="60")
+    key = f"{names.prefix}worker:{sidecar.consumer}"
+    wait_for(lambda: r.exists(key), 10, "the registry key")
+    sidecar.terminate()
+    assert sidecar.process.wait(timeout=60) == 0
+    assert not r.exists(key)

@@ -203,6 +203,7 @@ public static class PluginRunStoreServiceCollectionExtensions
         services.AddSingleton<IHostedService>(static sp => sp.GetRequiredService<RunDispatcher>());
         services.AddSingleton<IHostedService>(static sp => sp.GetRequiredService<RunReaper>());
         PluginSchedulerBuilderExtensions.AddSchedulerCore(services);
+        FirstSip.Plugins.Internal.Operations.OperationsRegistration.Add(services);
 
         // A decodable result is never dead-lettered for the app's own failures (a database outage, a failing
         // completion handler): paid work is kept pending until it can be applied.

@@ -73,4 +73,11 @@ public class PluginStreamsOptions
     /// <summary>Gets or sets how long the hosted trimmer keeps dead-letter entries (only while <see cref="TrimInterval"/> is set).</summary>
     /// <value><see langword="null"/> by default: dead letters are kept until removed by hand.</value>
     public TimeSpan? DeadLetterRetention { get; set; }
+
+    /// <summary>
+    /// Gets or sets how long the hosted trimmer keeps progress events (only while <see cref="TrimInterval"/> is set): older ones
+    /// are removed even if a group has not acknowledged them, since progress of a run that old is history, not work.
+    /// </summary>
+    /// <value><see langword="null"/> by default: events are trimmed only once acknowledged.</value>
+    public TimeSpan? EventRetention { get; set; }
 }

@@ -24,7 +24,8 @@ public static class PluginStreamsServiceCollectionExtensions
     /// <see cref="TimeProvider.System"/>; an <see cref="IConnectionMultiplexer"/> connected lazily from
     /// <see cref="PluginStreamsOptions"/> with <c>AbortOnConnectFail = false</c> (a multiplexer the host registers is
     /// used instead); <see cref="IStreamPublisher{T}"/> for <see cref="PluginRequest"/>, <see cref="PluginResult"/>
-    /// and <see cref="PluginEvent"/>; the codecs; <see cref="IStreamTrimmer"/>; metrics; options validated at start.
+    /// and <see cref="PluginEvent"/>; the codecs; <see cref="IStreamTrimmer"/>; <see cref="IStreamOperations"/> and the hosted
+    /// consumer sweeper (<see cref="StreamOperationsOptions"/>); metrics; options validated at start.
     /// </remarks>
     public static IPluginStreamsBuilder AddPluginStreams(this IServiceCollection services)
     {
@@ -51,6 +52,7 @@ public static class PluginStreamsServiceCollectionExtensions
         services.TryAddSingleton<IStreamPublisher<PluginEvent>>(static sp => CreatePublisher<PluginEvent>(sp, sp.GetRequiredService<IOptions<PluginStreamsOptions>>().Value.EventsStream));
         services.TryAddSingleton<IStreamTrimmer, StreamTrimmer>();
         services.AddHostedService<PeriodicStreamTrimmer>();
+        OperationsRegistration.Add(services);
         return new PluginStreamsBuilder(services);
     }
 

@@ -50,6 +50,11 @@ internal sealed class PluginStreamsOptionsCustomValidator : IValidateOptions<Plu
             builder.AddError("PluginStreamsOptions.DeadLetterRetention must not be negative, or null to keep dead letters.");
         }
 
+        if (options.EventRetention is { } events && events <= TimeSpan.Zero)
+        {
+            builder.AddError("PluginStreamsOptions.EventRetention must be positive, or null to trim events only once acknowledged.");
+        }
+
         return builder.Build();
     }
 }

@@ -199,6 +199,40 @@ public sealed class PluginRunStoreServiceCollectionExtensionsTests
         Assert.Contains("RetryMaxDelay", ex.Message);
     }
 
+    [Fact]
+    public async Task ThrowsAtStart_WhenTheRunRetentionIsNotPositive()
+    {
+        var builder = Host.CreateEmptyApplicationBuilder(new HostApplicationBuilderSettings());
+        builder.Services.AddPluginStreams(o => o.ConnectionString = "127.0.0.1:1,abortConnect=false");
+        builder.Services.AddPluginRunStore(o => o.UseSqlite("Data Source=:memory:"));
+        builder.Services.Configure<PluginOperationsOptions>(o =>
+        {
+            o.TerminalRunRetention = TimeSpan.Zero;
+            o.RetentionInterval = TimeSpan.Zero;
+        });
+        using var host = builder.Build();
+
+        var ex = await Assert.ThrowsAsync<OptionsValidationException>(() => host.StartAsync());
+
+        Assert.Contains("TerminalRunRetention", ex.Message, StringComparison.Ordinal);
+        Assert.Contains("RetentionInterval", ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void CanResolveTheOperationsApi_AsScoped()
+    {
+        var services = new ServiceCollection();
+        services.AddLogging();
+        services.AddPluginStreams(o => o.ConnectionString = "127.0.0.1:1,abortConnect=false");
+        services.AddPluginRunStore(o => o.UseSqlite("Data Source=:memory:"));
+        services.AddPluginRunStore(o => o.UseSqlite("Data Source=:memory:"));
+        using var provider = services.BuildServiceProvider();
+        using var scope = provider.CreateScope();
+
+        Assert.Equal("PluginOperations", scope.ServiceProvider.GetRequiredService<IPluginOperations>().GetType().Name);
+        Assert.Single(services, d => d.ServiceType == typeof(IPluginOperations) && d.Lifetime == ServiceLifetime.Scoped);
+    }
+
     private static async Task<OptionsValidationException> StartFailsAsync(Action<PluginRunStoreOptions> configure)
     {
         var builder = Host.CreateEmptyApplicationBuilder(new HostApplicationBuilderSettings());

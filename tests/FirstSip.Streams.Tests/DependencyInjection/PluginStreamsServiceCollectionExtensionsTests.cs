@@ -54,6 +54,8 @@ public sealed class PluginStreamsServiceCollectionExtensionsTests(RedisServer re
         Assert.Single(services, d => d.ServiceType == typeof(IStreamTrimmer));
         Assert.Single(services, d => d.ServiceType == typeof(IConnectionMultiplexer));
         Assert.Single(services, d => d.ServiceType == typeof(IHostedService) && d.ImplementationType == typeof(PeriodicStreamTrimmer));
+        Assert.Single(services, d => d.ServiceType == typeof(IHostedService) && d.ImplementationType == typeof(StaleConsumerSweeper));
+        Assert.Single(services, d => d.ServiceType == typeof(IStreamOperations));
         Assert.Single(services, d => d.ServiceType == typeof(IHostedService) && d.ImplementationFactory is not null);
     }
 
@@ -99,6 +101,30 @@ public sealed class PluginStreamsServiceCollectionExtensionsTests(RedisServer re
         var stream = RedisServer.NewPrefix() + "s";
         var id = await provider.GetRequiredService<IStreamPublisher<PluginResult>>().PublishAsync(Results.Completed());
         Assert.NotEmpty(id);
+    }
+
+    [Fact]
+    public async Task ThrowsAtStart_WhenTheSweeperOrTheEventRetentionIsOutOfRange()
+    {
+        var streams = new TestStreams();
+        var builder = TestHosts.CreateBuilder(redis, streams);
+        builder.Services.AddPluginStreams().ConfigureOperations(o =>
+        {
+            o.ConsumerSweepInterval = TimeSpan.Zero;
+            o.ConsumerIdleTime = TimeSpan.Zero;
+        });
+        using var host = builder.Build();
+
+        var ex = await Assert.ThrowsAsync<OptionsValidationException>(() => host.StartAsync());
+
+        Assert.Contains(ex.Failures, f => f.Contains("ConsumerSweepInterval", StringComparison.Ordinal));
+        Assert.Contains(ex.Failures, f => f.Contains("ConsumerIdleTime", StringComparison.Ordinal));
+
+        var events = TestHosts.CreateBuilder(redis, new TestStreams());
+        events.Services.Configure<PluginStreamsOptions>(o => o.EventRetention = TimeSpan.FromSeconds(-1));
+        using var eventsHost = events.Build();
+        var eventsError = await Assert.ThrowsAsync<OptionsValidationException>(() => eventsHost.StartAsync());
+        Assert.Contains(eventsError.Failures, f => f.Contains("EventRetention", StringComparison.Ordinal));
     }
 
     [Fact]

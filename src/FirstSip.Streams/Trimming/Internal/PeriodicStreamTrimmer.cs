@@ -5,7 +5,10 @@ using StackExchange.Redis;
 
 namespace FirstSip.Streams.Internal;
 
-/// <summary>Trims the three plugin streams of acknowledged entries every <see cref="PluginStreamsOptions.TrimInterval"/>.</summary>
+/// <summary>
+/// Trims the three plugin streams of acknowledged entries every <see cref="PluginStreamsOptions.TrimInterval"/>, the event stream
+/// of entries older than <see cref="PluginStreamsOptions.EventRetention"/>, and the dead-letter streams by their retention.
+/// </summary>
 internal sealed class PeriodicStreamTrimmer : BackgroundService
 {
     private readonly IStreamTrimmer _trimmer;
@@ -45,6 +48,11 @@ internal sealed class PeriodicStreamTrimmer : BackgroundService
                 try
                 {
                     await _trimmer.TrimAcknowledgedAsync(stream, stoppingToken).ConfigureAwait(false);
+                    if (stream == _options.EventsStream && _options.EventRetention is { } eventRetention)
+                    {
+                        await _trimmer.TrimOlderThanAsync(stream, eventRetention, stoppingToken).ConfigureAwait(false);
+                    }
+
                     if (_options.DeadLetterRetention is { } retention)
                     {
                         await _trimmer.TrimOlderThanAsync(stream + ":dead", retention, stoppingToken).ConfigureAwait(false);
