@@ -221,7 +221,13 @@ public sealed class ConsoleHostTests(EndToEndEnvironment environment)
         {
             foreach (var entry in await lane.Environment.ReadStreamAsync(lane.ResultsStream))
             {
-                var payload = JsonDocument.Parse((string)entry["payload"]!).RootElement;
+                // Other tests share the lane's stream, poison entries included: only this run's result counts.
+                if (!((string?)entry["payload"] is { } text && text.Contains(runId.ToString(), StringComparison.Ordinal)))
+                {
+                    continue;
+                }
+
+                var payload = JsonDocument.Parse(text).RootElement;
                 if (payload.GetProperty("plugin_run_id").GetString() == runId.ToString())
                 {
                     return payload.Clone();
