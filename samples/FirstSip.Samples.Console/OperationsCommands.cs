@@ -66,10 +66,6 @@ internal static class OperationsCommands
         return table;
     }
 
-    /// <summary>What a timeline entry records: the status an attempt ended with, else the kind (<c>created</c>, <c>started</c>, …).</summary>
-    private static string What(PluginRunTimelineEntry entry) =>
-        entry.Kind == PluginRunTimelineKind.Ended && entry.Status is { } status ? status.ToWireString() : entry.Kind.ToString().ToLowerInvariant();
-
     private static string Time(DateTimeOffset? at) =>
         at?.ToLocalTime().ToString("MM-dd HH:mm:ss.fff", CultureInfo.InvariantCulture) ?? "";
 
@@ -281,23 +277,7 @@ internal static class OperationsCommands
             if (parse.GetValue(JsonOption))
             {
                 // The run as the other commands print it (never its sealed secrets), then the entries.
-                Output.Json(new
-                {
-                    run = RunRecord.From(timeline.Run),
-                    entries = timeline.Entries.Select(e => new
-                    {
-                        at = e.At,
-                        kind = What(e),
-                        attempt = e.Attempt,
-                        step = e.Step,
-                        message = e.Message,
-                        worker = e.Worker,
-                        since_previous_ms = e.SincePrevious?.TotalMilliseconds,
-                    }),
-                    queue_ms = timeline.QueueTime?.TotalMilliseconds,
-                    execution_ms = timeline.ExecutionTime?.TotalMilliseconds,
-                    total_ms = timeline.TotalTime.TotalMilliseconds,
-                });
+                Output.Json(TimelineRecord.From(timeline));
                 return ExitCompleted;
             }
 
@@ -307,7 +287,7 @@ internal static class OperationsCommands
 
             foreach (var entry in timeline.Entries)
             {
-                var what = What(entry);
+                var what = TimelineRecord.What(entry);
                 table.AddRow(
                     new Text(Time(entry.At)),
                     new Text(entry.SincePrevious is { } since ? Output.Duration(since) : ""),

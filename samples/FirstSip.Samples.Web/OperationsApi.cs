@@ -120,7 +120,7 @@ internal static class OperationsApi
         api.MapGet("/runs", SearchAsync);
         api.MapGet("/runs/{id:guid}", async (Guid id, IPluginOperations operations, CancellationToken cancellationToken) =>
             await operations.GetTimelineAsync(id, cancellationToken) is { } timeline
-                ? Results.Json(TimelineView(timeline), RunRecord.JsonOptions)
+                ? Results.Json(TimelineRecord.From(timeline), RunRecord.JsonOptions)
                 : Results.NotFound(new ApiError($"no run with id {id}")));
         api.MapGet("/failures", async (IPluginOperations operations, int? hours, CancellationToken cancellationToken) =>
             Results.Json(await operations.GetFailureBreakdownAsync(DateTimeOffset.UtcNow.AddHours(-Math.Clamp(hours ?? 24, 1, 24 * 90)), cancellationToken), RunRecord.JsonOptions));
@@ -243,26 +243,6 @@ internal static class OperationsApi
             },
             RunRecord.JsonOptions);
     }
-
-    private static object TimelineView(PluginRunTimeline timeline) => new
-    {
-        run = RunRecord.From(timeline.Run),
-        error = timeline.Run.Error,
-        created_at = timeline.Run.CreatedAt,
-        entries = timeline.Entries.Select(e => new
-        {
-            at = e.At,
-            kind = e.Kind == PluginRunTimelineKind.Ended && e.Status is { } status ? status.ToWireString() : e.Kind.ToString().ToLowerInvariant(),
-            attempt = e.Attempt,
-            step = e.Step,
-            message = e.Message,
-            worker = e.Worker,
-            since_previous_ms = e.SincePrevious?.TotalMilliseconds,
-        }),
-        queue_ms = timeline.QueueTime?.TotalMilliseconds,
-        execution_ms = timeline.ExecutionTime?.TotalMilliseconds,
-        total_ms = timeline.TotalTime.TotalMilliseconds,
-    };
 
     /// <summary>
     /// Every two seconds, a small summary (the queue's counts, the runs ended in the last two minutes by outcome, the

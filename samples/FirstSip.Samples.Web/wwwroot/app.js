@@ -5,27 +5,8 @@
 "use strict";
 
 const TERMINAL = new Set(["completed", "failed", "timed_out", "cancelled"]);
-const $ = (id) => document.getElementById(id);
 let plugins = [];
 let currentSource = null;
-
-function el(tag, text, attrs = {}) {
-  const node = document.createElement(tag);
-  if (text !== undefined && text !== null) node.textContent = String(text);
-  for (const [name, value] of Object.entries(attrs)) node.setAttribute(name, value);
-  return node;
-}
-
-async function api(path, options = {}) {
-  const response = await fetch(path, { headers: { "Content-Type": "application/json" }, ...options });
-  const body = response.status === 204 ? null : await response.json().catch(() => null);
-  if (!response.ok) {
-    const error = new Error(body?.error ?? `${response.status} ${response.statusText}`);
-    error.details = body?.errors ?? [];
-    throw error;
-  }
-  return body;
-}
 
 // ---- the settings form, generated from the JSON schema ----
 

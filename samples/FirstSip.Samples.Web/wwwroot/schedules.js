@@ -3,26 +3,6 @@
 // the page as text (textContent).
 "use strict";
 
-const $ = (id) => document.getElementById(id);
-
-function el(tag, text, attrs = {}) {
-  const node = document.createElement(tag);
-  if (text !== undefined && text !== null) node.textContent = String(text);
-  for (const [name, value] of Object.entries(attrs)) node.setAttribute(name, value);
-  return node;
-}
-
-async function api(path, options = {}) {
-  const response = await fetch(path, { headers: { "Content-Type": "application/json" }, ...options });
-  const body = response.status === 204 ? null : await response.json().catch(() => null);
-  if (!response.ok) {
-    const error = new Error(body?.error ?? `${response.status} ${response.statusText}`);
-    error.details = body?.errors ?? [];
-    throw error;
-  }
-  return body;
-}
-
 // The server sends each time with its zone's offset (for example 2026-03-09T07:00:00-04:00): show that wall
 // time and offset as they are, not converted to the browser's zone.
 function zoneTime(text) {
