@@ -291,7 +291,7 @@ internal static class Commands
 
     public static Command Worker()
     {
-        var command = new Command("worker", "Run the app side (dispatcher, result and event consumers, reaper) until stopped with Ctrl+C.");
+        var command = new Command("worker", "Run the app side (dispatcher, result and event consumers, reaper, scheduler) until stopped with Ctrl+C.");
         command.SetAction(async (parse, cancellationToken) =>
         {
             using var host = ConsoleApp.Build(verbose: true);
