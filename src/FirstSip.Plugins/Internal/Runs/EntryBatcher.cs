@@ -1,4 +1,21 @@
+using System.Globalization;
+
 namespace FirstSip.Plugins.Internal.Runs;
+
+/// <summary>An entry of a batch, named by its stream entry id in the log.</summary>
+internal interface IBatchEntry
+{
+    string Id { get; }
+}
+
+/// <summary>Names batches in the log.</summary>
+internal static class BatchEntry
+{
+    /// <summary>How a batch is named in the log: its first entry's id and how many more.</summary>
+    public static string Name<T>(IReadOnlyList<T> entries)
+        where T : IBatchEntry =>
+        entries.Count == 1 ? entries[0].Id : string.Create(CultureInfo.InvariantCulture, $"{entries[0].Id} and {entries.Count - 1} more");
+}
 
 /// <summary>
 /// Group commit for the entries a reader hands over concurrently (results, progress events): each caller queues its entry

@@ -68,7 +68,7 @@ internal sealed class RunEventBatcher
         _batcher.ApplyAsync(new Entry(message.Message, message.StreamName, message.Id), cancellationToken);
 
     private Task ApplyBatchAsync(IReadOnlyList<Entry> entries, CancellationToken cancellationToken) =>
-        _retry.ExecuteAsync(entries[0].Stream, RunResultBatcher.BatchIds(entries), async token =>
+        _retry.ExecuteAsync(entries[0].Stream, BatchEntry.Name(entries), async token =>
         {
             var scope = _scopeFactory.CreateAsyncScope();
             await using (scope.ConfigureAwait(false))

@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using System.Globalization;
 using FirstSip.Plugins.Internal.Storage;
 using FirstSip.Streams;
 using Microsoft.EntityFrameworkCore;
@@ -53,7 +52,7 @@ internal sealed class RunResultBatcher
         _batcher.ApplyAsync(new Entry(message.Message, Activity.Current?.Context ?? default, message.StreamName, message.Id), cancellationToken);
 
     private Task ApplyBatchAsync(IReadOnlyList<Entry> entries, CancellationToken cancellationToken) =>
-        _retry.ExecuteAsync(entries[0].Stream, BatchIds(entries), async token =>
+        _retry.ExecuteAsync(entries[0].Stream, BatchEntry.Name(entries), async token =>
         {
             var scope = _scopeFactory.CreateAsyncScope();
             await using (scope.ConfigureAwait(false))
@@ -74,18 +73,7 @@ internal sealed class RunResultBatcher
             }
         }, cancellationToken);
 
-    /// <summary>How a batch is named in the log: its first entry's id and how many more.</summary>
-    internal static string BatchIds<T>(IReadOnlyList<T> entries)
-        where T : IBatchEntry =>
-        entries.Count == 1 ? entries[0].Id : string.Create(CultureInfo.InvariantCulture, $"{entries[0].Id} and {entries.Count - 1} more");
-
     private sealed record Entry(PluginResult Result, ActivityContext Parent, string Stream, string Id) : IBatchEntry;
-}
-
-/// <summary>An entry of a batch, named by its stream entry id in the log.</summary>
-internal interface IBatchEntry
-{
-    string Id { get; }
 }
 
 /// <summary>Fails the run of a dead-lettered entry.</summary>
