@@ -96,4 +96,30 @@ public sealed class PluginRun
 
     /// <summary>Gets or sets the concurrency version. Every status transition increments it and is conditional on it.</summary>
     public long Version { get; set; }
+
+    /// <summary>A copy of the run (every property is a value or an immutable string).</summary>
+    internal PluginRun Copy() => (PluginRun)MemberwiseClone();
+
+    /// <summary>A copy whose timestamps are cut to <paramref name="ticks"/>, as a database that keeps no finer ones reads them back.</summary>
+    internal PluginRun CopyAsStored(long ticks)
+    {
+        var copy = Copy();
+        if (ticks > 1)
+        {
+            copy.CreatedAt = Cut(CreatedAt, ticks);
+            copy.DispatchedAt = Cut(DispatchedAt, ticks);
+            copy.StartedAt = Cut(StartedAt, ticks);
+            copy.CompletedAt = Cut(CompletedAt, ticks);
+            copy.Deadline = Cut(Deadline, ticks);
+            copy.QueueDeadline = Cut(QueueDeadline, ticks);
+            copy.ExpiresAt = Cut(ExpiresAt, ticks);
+            copy.NextAttemptAt = Cut(NextAttemptAt, ticks);
+        }
+
+        return copy;
+    }
+
+    private static DateTimeOffset Cut(DateTimeOffset value, long ticks) => value.AddTicks(-(value.Ticks % ticks));
+
+    private static DateTimeOffset? Cut(DateTimeOffset? value, long ticks) => value is { } v ? Cut(v, ticks) : null;
 }

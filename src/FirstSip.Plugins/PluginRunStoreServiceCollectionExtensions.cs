@@ -170,6 +170,9 @@ public static class PluginRunStoreServiceCollectionExtensions
         services.TryAddSingleton<StandaloneContextFactory>();
         services.TryAddScoped<PluginRunDbContext>(static sp => sp.GetRequiredService<StandaloneContextFactory>().Create());
         services.TryAddScoped(static sp => new RunDbContextAccessor(sp.GetRequiredService<PluginRunDbContext>()));
+
+        // Only the package's own context batches starts: a host's context may hold the caller's other changes.
+        services.TryAddSingleton<RunStartBatcher>();
         return builder;
     }
 

@@ -116,7 +116,7 @@ public sealed class PluginOperationsTests(ServersFixture servers) : IDisposable
         var t0 = DateTimeOffset.UtcNow;
         await host.PublishEventAsync(new PluginEvent { PluginRunId = run.RunId, Kind = PluginEventKind.Started, Attempt = 1, Worker = "w1", At = t0 });
         await host.HandleEventAsync(new PluginEvent { PluginRunId = run.RunId, Kind = PluginEventKind.Started, Attempt = 1, Worker = "w1", At = t0 });
-        await host.PublishEventAsync(new PluginEvent { PluginRunId = run.RunId, Kind = PluginEventKind.Step, Step = "research_task", Message = "<script>alert(1)</script>", Attempt = 1, Worker = "w1", At = t0.AddMilliseconds(5) });
+        await host.PublishEventAsync(new PluginEvent { PluginRunId = run.RunId, Kind = PluginEventKind.Step, Step = "research_task", Message = "<script>alert(1)</script>", Attempt = 1, Worker = "w1", At = DateTimeOffset.UtcNow });
         var firstEnd = new PluginResult { PluginRunId = run.RunId, Status = PluginResultStatus.Failed, Error = "rate limited", Retryable = true, Attempt = 1, Worker = "w1" };
         await host.PublishResultAsync(firstEnd);
         await host.ApplyAsync(firstEnd);

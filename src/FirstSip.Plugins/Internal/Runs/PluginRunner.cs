@@ -25,7 +25,8 @@ internal sealed class PluginRunner(
     IServiceScopeFactory scopeFactory,
     RunDispatcher dispatcher,
     RunEventBackfill backfill,
-    ILogger<PluginRunner> logger) : IPluginRunner
+    ILogger<PluginRunner> logger,
+    RunStartBatcher? startBatcher = null) : IPluginRunner
 {
     public const int MaxPageSize = 1000;
 
@@ -166,6 +167,15 @@ internal sealed class PluginRunner(
         CancellationToken cancellationToken)
     {
         var run = Build(request, plugin, validation, secrets, now);
+
+        // The package's own context with nothing else to save: the insert joins the other callers' (group commit).
+        if (startBatcher is not null && request.IdempotencyKey is null && db.Context.Database.CurrentTransaction is null
+            && !db.Context.ChangeTracker.HasChanges())
+        {
+            await startBatcher.InsertAsync(run, cancellationToken).ConfigureAwait(false);
+            return run;
+        }
+
         db.Runs.Add(run);
         try
         {
@@ -281,8 +291,8 @@ internal sealed class PluginRunner(
 
     /// <summary>
     /// Waits for the terminal state only: no progress is reported, so no event is read back from the event stream. The row
-    /// is read once, then again when a terminal update arrives (from this process or, through the relay, another) and at
-    /// each poll interval.
+    /// is read once, then again when a terminal update arrives from another process (through the relay) and at each poll
+    /// interval; a run this process ended is returned as it committed it.
     /// </summary>
     public async Task<PluginRun> WaitAsync(Guid runId, CancellationToken cancellationToken = default)
     {
@@ -313,6 +323,12 @@ internal sealed class PluginRunner(
                 {
                     ended |= update.IsTerminal;
                 }
+            }
+
+            // Ended by this process: the run as committed, without reading it back.
+            if (subscription.TerminalRun is { } committed)
+            {
+                return committed.CopyAsStored(StoredTime.Resolution(db.Context));
             }
         }
     }

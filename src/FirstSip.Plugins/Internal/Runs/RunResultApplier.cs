@@ -81,7 +81,7 @@ internal sealed class RunResultApplier(
                 }
             }
 
-            Report(applied);
+            Report(applied, committed: transaction is not null);
             return applied.Outcome;
         }
     }
@@ -111,7 +111,7 @@ internal sealed class RunResultApplier(
 
         foreach (var one in applied)
         {
-            Report(one);
+            Report(one, committed: true);
         }
     }
 
@@ -205,8 +205,11 @@ internal sealed class RunResultApplier(
         return new Applied(result, outcome, run, now, started, timedOut);
     }
 
-    /// <summary>Tells watchers, metrics and the log what a committed result did.</summary>
-    private void Report(Applied applied)
+    /// <summary>
+    /// Tells watchers, metrics and the log what a result did, once its transaction has committed (or, in the caller's
+    /// transaction, once applied: then <paramref name="committed"/> is false and waiters read the row themselves).
+    /// </summary>
+    private void Report(Applied applied, bool committed)
     {
         var run = applied.Run;
         switch (applied.Outcome)
@@ -233,7 +236,7 @@ internal sealed class RunResultApplier(
             hub.Publish(started);
         }
 
-        Report(run!, applied.Outcome, applied.At);
+        Report(run!, applied.Outcome, applied.At, committed);
     }
 
     /// <summary>Whether a result may move its run: see the class remarks.</summary>
@@ -326,7 +329,7 @@ internal sealed class RunResultApplier(
         return ResultOutcome.Applied;
     }
 
-    private void Report(PluginRun run, ResultOutcome outcome, DateTimeOffset now)
+    private void Report(PluginRun run, ResultOutcome outcome, DateTimeOffset now, bool committed)
     {
         if (outcome == ResultOutcome.RetryScheduled)
         {
@@ -340,7 +343,14 @@ internal sealed class RunResultApplier(
             logger.ResultApplied(run.RunId, status);
         }
 
-        hub.PublishStatus(run, now);
+        if (committed)
+        {
+            hub.PublishCommitted(run, now);
+        }
+        else
+        {
+            hub.PublishStatus(run, now);
+        }
     }
 
     /// <summary>The delay before the attempt after <paramref name="failedAttempt"/>: base × 2^(failedAttempt − 1), capped.</summary>

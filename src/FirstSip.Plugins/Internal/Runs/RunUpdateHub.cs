@@ -12,7 +12,7 @@ namespace FirstSip.Plugins.Internal.Runs;
 internal sealed class RunUpdateHub
 {
     private readonly Lock _gate = new();
-    private readonly Dictionary<Guid, List<Channel<PluginRunUpdate>>> _subscribers = [];
+    private readonly Dictionary<Guid, List<Subscription>> _subscribers = [];
     private readonly RunUpdateRelay? _relay;
 
     /// <summary>A hub for this process alone.</summary>
@@ -57,11 +57,11 @@ internal sealed class RunUpdateHub
     public Subscription Subscribe(Guid runId)
     {
         _ = _relay?.EnsureSubscribedAsync();
-        var channel = Channel.CreateBounded<PluginRunUpdate>(new BoundedChannelOptions(256)
+        var subscription = new Subscription(this, runId, Channel.CreateBounded<PluginRunUpdate>(new BoundedChannelOptions(256)
         {
             FullMode = BoundedChannelFullMode.DropOldest,
             SingleReader = true,
-        });
+        }));
         lock (_gate)
         {
             if (!_subscribers.TryGetValue(runId, out var list))
@@ -70,23 +70,36 @@ internal sealed class RunUpdateHub
                 _subscribers[runId] = list;
             }
 
-            list.Add(channel);
+            list.Add(subscription);
         }
 
-        return new Subscription(this, runId, channel);
+        return subscription;
     }
 
     /// <summary>Delivers an update made in this process to its watchers and to the other processes'.</summary>
-    public void Publish(PluginRunUpdate update)
+    public void Publish(PluginRunUpdate update) => Publish(update, run: null);
+
+    /// <summary>Publishes a status update from a run snapshot.</summary>
+    public void PublishStatus(PluginRun run, DateTimeOffset at) => Publish(RunUpdates.FromRun(run, at), run: null);
+
+    /// <summary>
+    /// Publishes a status update from the whole row as this process has just committed it: when terminal, this process's
+    /// subscribers of the run also keep a copy, so a waiter returns it without reading the row again.
+    /// </summary>
+    public void PublishCommitted(PluginRun run, DateTimeOffset at) => Publish(RunUpdates.FromRun(run, at), run);
+
+    private void Publish(PluginRunUpdate update, PluginRun? run)
     {
         _relay?.Send(update);
-        Deliver(update);
+        Deliver(update, update.IsTerminal ? run : null);
     }
 
     /// <summary>Delivers an update to this process's watchers of its run.</summary>
-    private void Deliver(PluginRunUpdate update)
+    private void Deliver(PluginRunUpdate update) => Deliver(update, terminalRun: null);
+
+    private void Deliver(PluginRunUpdate update, PluginRun? terminalRun)
     {
-        Channel<PluginRunUpdate>[] targets;
+        Subscription[] targets;
         lock (_gate)
         {
             if (!_subscribers.TryGetValue(update.RunId, out var list))
@@ -97,37 +110,61 @@ internal sealed class RunUpdateHub
             targets = [.. list];
         }
 
-        foreach (var channel in targets)
+        foreach (var subscription in targets)
         {
-            channel.Writer.TryWrite(update);
+            if (terminalRun is not null)
+            {
+                subscription.TerminalRun = terminalRun.Copy();
+            }
+
+            subscription.Channel.Writer.TryWrite(update);
         }
     }
 
-    /// <summary>Publishes a status update from a run snapshot.</summary>
-    public void PublishStatus(PluginRun run, DateTimeOffset at) => Publish(RunUpdates.FromRun(run, at));
-
-    private void Unsubscribe(Guid runId, Channel<PluginRunUpdate> channel)
+    /// <summary>How many subscriptions of this process watch <paramref name="runId"/>.</summary>
+    internal int SubscriberCount(Guid runId)
     {
         lock (_gate)
         {
-            if (_subscribers.TryGetValue(runId, out var list))
+            return _subscribers.TryGetValue(runId, out var list) ? list.Count : 0;
+        }
+    }
+
+    private void Unsubscribe(Subscription subscription)
+    {
+        lock (_gate)
+        {
+            if (_subscribers.TryGetValue(subscription.RunId, out var list))
             {
-                list.Remove(channel);
+                list.Remove(subscription);
                 if (list.Count == 0)
                 {
-                    _subscribers.Remove(runId);
+                    _subscribers.Remove(subscription.RunId);
                 }
             }
         }
 
-        channel.Writer.TryComplete();
+        subscription.Channel.Writer.TryComplete();
     }
 
     internal sealed class Subscription(RunUpdateHub hub, Guid runId, Channel<PluginRunUpdate> channel) : IDisposable
     {
+        private PluginRun? _terminalRun;
+
+        public Guid RunId => runId;
+
         public ChannelReader<PluginRunUpdate> Reader => channel.Reader;
 
-        public void Dispose() => hub.Unsubscribe(runId, channel);
+        internal Channel<PluginRunUpdate> Channel => channel;
+
+        /// <summary>The run as this process committed its terminal transition (a copy of its own), if it did while subscribed.</summary>
+        public PluginRun? TerminalRun
+        {
+            get => Volatile.Read(ref _terminalRun);
+            internal set => Volatile.Write(ref _terminalRun, value);
+        }
+
+        public void Dispose() => hub.Unsubscribe(this);
     }
 }
 
