@@ -17,6 +17,17 @@ public sealed class WatchAcrossProcessesTests(ServersFixture servers) : IDisposa
 
     public void Dispose() => _plugins.Dispose();
 
+    [Fact]
+    public void AProcessesOwnMessages_AreRecognisedByHowTheyBegin()
+    {
+        var update = new PluginRunUpdate { RunId = Guid.NewGuid(), Kind = PluginRunUpdateKind.Status, Status = PluginRunStatus.Running, Step = "\"origin\":" };
+        var mine = System.Text.Encoding.UTF8.GetBytes(RunUpdateRelay.Serialize(update, "abc123"));
+        var other = System.Text.Encoding.UTF8.GetBytes(RunUpdateRelay.Serialize(update, "abc1234"));
+
+        Assert.True(mine.AsSpan().StartsWith(RunUpdateRelay.StartOf("abc123")));
+        Assert.False(other.AsSpan().StartsWith(RunUpdateRelay.StartOf("abc123")));
+    }
+
     [Theory]
     [InlineData(Db.Sqlite)]
     [InlineData(Db.Postgres)]

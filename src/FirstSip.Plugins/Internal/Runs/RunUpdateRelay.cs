@@ -1,3 +1,4 @@
+using System.Text;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using FirstSip.Streams;
@@ -22,6 +23,7 @@ internal sealed class RunUpdateRelay(IServiceProvider services, IOptions<PluginS
     };
 
     private readonly string _origin = Guid.NewGuid().ToString("N");
+    private byte[]? _ownStart;
     private readonly Lock _gate = new();
     private Action<PluginRunUpdate>? _deliver;
     private Task? _subscribing;
@@ -61,7 +63,7 @@ internal sealed class RunUpdateRelay(IServiceProvider services, IOptions<PluginS
                 return;
             }
 
-            var message = JsonSerializer.Serialize(RelayedUpdate.From(update, _origin), Json);
+            var message = Serialize(update, _origin);
             redis.GetSubscriber().Publish(Channel, message, CommandFlags.FireAndForget);
             _publishFailureLogged = false;
         }
@@ -97,6 +99,14 @@ internal sealed class RunUpdateRelay(IServiceProvider services, IOptions<PluginS
 
     private void Receive(RedisValue value)
     {
+        // This process's own messages come back too: they begin with its origin (the first property written), and are
+        // dropped unread. Anything else is parsed, and the origin checked again.
+        _ownStart ??= StartOf(_origin);
+        if (((ReadOnlyMemory<byte>)value).Span.StartsWith(_ownStart))
+        {
+            return;
+        }
+
         RelayedUpdate? relayed;
         try
         {
@@ -114,6 +124,12 @@ internal sealed class RunUpdateRelay(IServiceProvider services, IOptions<PluginS
 
         _deliver?.Invoke(relayed.ToUpdate());
     }
+
+    /// <summary>The message of an update sent by the process <paramref name="origin"/>.</summary>
+    internal static string Serialize(PluginRunUpdate update, string origin) => JsonSerializer.Serialize(RelayedUpdate.From(update, origin), Json);
+
+    /// <summary>How every message of the process <paramref name="origin"/> begins, in UTF-8.</summary>
+    internal static byte[] StartOf(string origin) => Encoding.UTF8.GetBytes($"{{\"origin\":\"{origin}\"");
 
     /// <summary>An update on the channel: the public record's fields, its version and event id, and the sending process.</summary>
     internal sealed record RelayedUpdate(
