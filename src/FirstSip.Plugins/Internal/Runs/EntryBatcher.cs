@@ -18,10 +18,10 @@ internal static class BatchEntry
 }
 
 /// <summary>
-/// Group commit for the entries a reader hands over concurrently (results, progress events): each caller queues its entry
-/// and waits; one pump at a time takes everything queued (up to <see cref="MaxBatch"/>) and applies it as one batch, in
-/// one transaction. While a batch is being written the next one gathers, so under load a batch holds as many entries as the
-/// reader has handler slots, and at idle an entry is applied alone, without waiting for company.
+/// Group commit for entries handed over concurrently (a reader's results or progress events, callers' new runs): each
+/// caller queues its entry and waits; one pump at a time takes everything queued (up to <see cref="MaxBatch"/>) and
+/// applies it as one batch, in one transaction. While a batch is being written the next one gathers, so under load a
+/// batch holds as many entries as there are concurrent callers, and at idle an entry is applied alone, without waiting for company.
 /// </summary>
 /// <remarks>
 /// A batch that fails for any reason but cancellation is applied again entry by entry, each on its own: the entry that
