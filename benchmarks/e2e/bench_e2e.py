@@ -176,7 +176,8 @@ def main() -> int:
     parser.add_argument("--callers", type=int, default=8, help="concurrent callers (default 8)")
     parser.add_argument("--idle", type=int, default=200, help="runs posted one at a time for the idle latency (default 200)")
     parser.add_argument("--warmup", type=int, default=1000,
-                        help="runs posted under load before measuring, for a steady state (default 1000)")
+                        help="runs per warm-up round posted under load before measuring; the .NET host repeats rounds "
+                             "until the JIT is quiet, Celery runs one (default 1000)")
     parser.add_argument("--concurrency", type=int, default=2, help="sidecar slots and Celery pool size (default 2)")
     parser.add_argument("--skip", action="append", default=[], choices=["sqlite", "postgres", "celery"])
     parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", help="an extra sidecar variable")

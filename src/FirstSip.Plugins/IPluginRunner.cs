@@ -11,7 +11,11 @@ public interface IPluginRunner
     /// (in the caller's open transaction, if there is one). The hosted dispatcher then publishes it.
     /// </summary>
     /// <param name="request">What to run.</param>
-    /// <param name="cancellationToken">Cancels the operation.</param>
+    /// <param name="cancellationToken">
+    /// Cancels the operation. On the package's own context, concurrent starts without an idempotency key are written
+    /// together in one transaction; once a start is handed over to be written, it is written or fails, and the token
+    /// no longer withdraws it (a caller is never told that a run it started was not).
+    /// </param>
     /// <returns>The new run, or the existing run with the same idempotency key inside its window.</returns>
     /// <exception cref="ArgumentNullException"><paramref name="request"/> is null.</exception>
     /// <exception cref="UnknownPluginException">The plugin is not in the catalog.</exception>
