@@ -97,13 +97,13 @@ public sealed class PluginRun
     /// <summary>Gets or sets the concurrency version. Every status transition increments it and is conditional on it.</summary>
     public long Version { get; set; }
 
-    /// <summary>A copy of the run (every property is a value or an immutable string).</summary>
-    internal PluginRun Copy() => (PluginRun)MemberwiseClone();
-
-    /// <summary>A copy whose timestamps are cut to <paramref name="ticks"/>, as a database that keeps no finer ones reads them back.</summary>
+    /// <summary>
+    /// A copy of the run (every property is a value or an immutable string) whose timestamps are cut to
+    /// <paramref name="ticks"/>, as a database that keeps no finer ones reads them back.
+    /// </summary>
     internal PluginRun CopyAsStored(long ticks)
     {
-        var copy = Copy();
+        var copy = (PluginRun)MemberwiseClone();
         if (ticks > 1)
         {
             copy.CreatedAt = Cut(CreatedAt, ticks);

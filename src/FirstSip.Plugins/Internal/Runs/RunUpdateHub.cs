@@ -114,7 +114,7 @@ internal sealed class RunUpdateHub
         {
             if (terminalRun is not null)
             {
-                subscription.TerminalRun = terminalRun.Copy();
+                subscription.TerminalRun = terminalRun;
             }
 
             subscription.Channel.Writer.TryWrite(update);
@@ -157,7 +157,10 @@ internal sealed class RunUpdateHub
 
         internal Channel<PluginRunUpdate> Channel => channel;
 
-        /// <summary>The run as this process committed its terminal transition (a copy of its own), if it did while subscribed.</summary>
+        /// <summary>
+        /// The run as this process committed its terminal transition, if it did while subscribed. Shared with the
+        /// committer and the run's other subscribers: read it, or copy it before handing it out.
+        /// </summary>
         public PluginRun? TerminalRun
         {
             get => Volatile.Read(ref _terminalRun);
