@@ -39,12 +39,14 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU of one live process (0 when it is gone)."""
+def cpu_seconds(pid: int, reaped: bool = False) -> float:
+    """User + system CPU of one live process (0 when it is gone); with ``reaped``, also that of its children that
+    exited and were waited for (the pool processes a sidecar replaced)."""
     try:
         with open(f"/proc/{pid}/stat", encoding="ascii") as handle:
             fields = handle.read().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / TICKS
+        own = int(fields[11]) + int(fields[12])
+        return (own + (int(fields[13]) + int(fields[14]) if reaped else 0)) / TICKS
     except (OSError, IndexError, ValueError):
         return 0.0
 
@@ -117,28 +119,26 @@ def start_postgres(procs: Processes, work: str) -> str:
     return f"Host=127.0.0.1;Port={port};Database=bench;Username=postgres"
 
 
-def sidecar_cpu(port: int, pid: int) -> Dict[str, float]:
-    ready = json.loads(urllib.request.urlopen(f"http://127.0.0.1:{port}/health/ready", timeout=5).read())
-    pool = ready.get("pool", {}).get("pids", [])
-    return {"worker": cpu_seconds(pid), "pool": sum(cpu_seconds(p) for p in pool), "pool_pids": pool}
+def sidecar_cpu(pid: int) -> Dict[str, float]:
+    """The sidecar's own CPU, and its children's: the live ones' and that of those it replaced (and waited for)."""
+    return {"worker": cpu_seconds(pid),
+            "pool": cpu_seconds(pid, reaped=True) - cpu_seconds(pid) + sum(cpu_seconds(p) for p in children(pid))}
 
 
-def run_host(args, redis: str, db: str, connection: str, sidecar_port: int, sidecar_pid: int, logs: str) -> Dict:
-    before = sidecar_cpu(sidecar_port, sidecar_pid)
+def run_host(args, redis: str, db: str, connection: str, sidecar_pid: int, logs: str) -> Dict:
+    before = sidecar_cpu(sidecar_pid)
     argv = ["dotnet", HOST_DLL, "--redis", redis, "--db", db, "--connection", connection,
             "--plugins", os.path.join(HERE, "plugins"), "--runs", str(args.runs), "--callers", str(args.callers),
             "--idle", str(args.idle), "--warmup", str(args.warmup)]
     with open(os.path.join(logs, f"host-{db}.log"), "ab") as log:
         out = subprocess.run(argv, stdout=subprocess.PIPE, stderr=log, timeout=1800)
-    after = sidecar_cpu(sidecar_port, sidecar_pid)
+    after = sidecar_cpu(sidecar_pid)
     lines = [line for line in out.stdout.decode().splitlines() if line.startswith("{")]
     if out.returncode != 0 or not lines:
         raise SystemExit(f"bench-e2e: the .NET host failed ({db}); see {logs}/host-{db}.log")
     figures = json.loads(lines[-1])
-    if before["pool_pids"] != after["pool_pids"]:
-        figures["note"] = "pool processes changed during the run; their CPU is counted from the processes alive at the end"
     worker = after["worker"] - before["worker"]
-    pool = after["pool"] - (before["pool"] if before["pool_pids"] == after["pool_pids"] else 0.0)
+    pool = after["pool"] - before["pool"]
     figures["cpu_ms_per_run_worker"] = round(worker * 1000 / figures["all_runs"], 3)
     figures["cpu_ms_per_run_with_pool"] = round((worker + pool) * 1000 / figures["all_runs"], 3)
     return figures
@@ -153,7 +153,7 @@ def run_celery(args, redis_url: str, procs: Processes, logs: str) -> Dict:
     time.sleep(1.0)  # let the pool processes finish importing before the clock starts
 
     def total() -> float:
-        return cpu_seconds(worker.pid) + sum(cpu_seconds(p) for p in children(worker.pid))
+        return cpu_seconds(worker.pid, reaped=True) + sum(cpu_seconds(p) for p in children(worker.pid))
 
     before = total()
     out = subprocess.run([PYTHON, os.path.join(HERE, "celery_peer.py"), "--runs", str(args.runs), "--callers",
@@ -217,12 +217,12 @@ def main() -> int:
         if "sqlite" not in args.skip:
             print("==> FirstSip, SQLite history", file=sys.stderr, flush=True)
             results["sqlite"] = run_host(args, redis, "sqlite", f"Data Source={os.path.join(work, 'bench.db')}",
-                                         sidecar_port, sidecar.pid, logs)
+                                         sidecar.pid, logs)
             print(json.dumps(results["sqlite"]), file=sys.stderr, flush=True)
         if "postgres" not in args.skip:
             print("==> FirstSip, PostgreSQL history", file=sys.stderr, flush=True)
             connection = start_postgres(procs, os.path.join(work, "pgwork"))
-            results["postgres"] = run_host(args, redis, "postgres", connection, sidecar_port, sidecar.pid, logs)
+            results["postgres"] = run_host(args, redis, "postgres", connection, sidecar.pid, logs)
             print(json.dumps(results["postgres"]), file=sys.stderr, flush=True)
         procs.stop(sidecar)
         if "celery" not in args.skip:
