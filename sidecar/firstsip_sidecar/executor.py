@@ -169,8 +169,10 @@ class Execution:
                 "function": self.manifest.entry_function(),
             },
         }
-        if self.pooled is not None:
+        if self.pooled is not None and self.pooled.env is not self.env and self.pooled.env != self.env:
+            # The process keeps the last environment it was sent: a job in the same one leaves it out.
             job["env"] = self.env
+            self.pooled.env = self.env
         if self._lease_deadline is not None:
             job["lease_ms"] = max(int((self._lease_deadline - time.monotonic()) * 1000), 0)
         return json.dumps(job, ensure_ascii=False).encode("utf-8") + b"\n"

@@ -52,6 +52,8 @@ class PoolProcess:
         self.plugin: Optional[str] = None
         self.runs = 0
         self.run_id: Optional[str] = None
+        self.env: Optional[Dict[str, str]] = None
+        """The environment last sent to the process (a job without ``env`` runs in it again)."""
         self.redactor = Redactor()
         self._ends: Dict[str, asyncio.Event] = {}
         self._relay = asyncio.ensure_future(self._relay_stderr())

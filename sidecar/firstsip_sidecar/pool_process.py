@@ -6,7 +6,7 @@ runs of that plugin reuse the imported module. The protocol is the one-shot runn
 (:mod:`firstsip_sidecar.runner`), made per run:
 
 - standard input carries ``{"type": "job", ...}`` lines (a job as the runner reads it, plus
-  ``env``, the run's complete environment) and lease extensions
+  ``env``, the run's complete environment, left out when it is the one the previous job had) and lease extensions
   ``{"type": "lease", "run_id", "remaining_ms"}``;
 - the original standard output carries ``{"type": "ready"}`` once, then per run
   ``{"type": "step", "run_id", ...}`` lines and one ``{"type": "result", "run_id", ...}`` with
@@ -15,10 +15,11 @@ runs of that plugin reuse the imported module. The protocol is the one-shot runn
 - after each run, standard error gets one line ``RUN_END_MARK <run id>`` once everything the run
   printed was flushed, so the worker logs each line under the run (and redactor) it belongs to.
 
-Per run the process sets ``os.environ`` to exactly the run's environment and its working folder to
-the plugin's, arms a lease watch (:class:`~firstsip_sidecar.runner.LeaseWatch`) with the run's lease
-and disarms it when the run ends; afterwards it restores the environment it started with, so what
-one run (or its plugin) put in ``os.environ`` never reaches the next. What stays between runs: the
+Per run the process sets ``os.environ`` to exactly the run's environment (touching only the variables
+that differ: clearing and refilling ``os.environ`` cost about half of a no-op run), so what one run
+(or its plugin) put in ``os.environ`` never reaches the next, and its working folder to the plugin's;
+it arms a lease watch (:class:`~firstsip_sidecar.runner.LeaseWatch`) with the run's lease and
+disarms it when the run ends. What stays between runs: the
 imported modules and their global state, threads the plugin left running, open files, caches.
 A plugin that cannot live with that declares ``isolation: process`` in its manifest and gets a
 fresh process per run.
@@ -54,13 +55,23 @@ RUN_END_MARK = "\x1efirstsip-run-end"
 _PAGE_SIZE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 
 
-def resident_bytes() -> int:
-    """This process's resident memory (Linux ``/proc/self/statm``), 0 where unknown."""
-    try:
-        with open("/proc/self/statm", "r", encoding="ascii") as handle:
-            return int(handle.read().split()[1]) * _PAGE_SIZE
-    except (OSError, ValueError, IndexError):
-        return 0
+class ResidentMemory:
+    """This process's resident memory, read from Linux's ``/proc/self/statm`` (kept open: read after every run)."""
+
+    def __init__(self) -> None:
+        try:
+            self._fd: Optional[int] = os.open("/proc/self/statm", os.O_RDONLY)
+        except OSError:
+            self._fd = None
+
+    def bytes(self) -> int:
+        """The resident memory in bytes, 0 where unknown."""
+        if self._fd is None:
+            return 0
+        try:
+            return int(os.pread(self._fd, 128, 0).split()[1]) * _PAGE_SIZE
+        except (OSError, ValueError, IndexError):
+            return 0
 
 
 class ModuleCache:
@@ -122,11 +133,31 @@ class _Runs:
         kill_own_group()  # end of input: the worker is gone
 
 
-def _run_one(job: Dict[str, Any], channel: _Channel, modules: ModuleCache, base_env: Dict[str, str], home: str) -> Dict[str, Any]:
-    env = job.get("env")
-    if isinstance(env, dict):
-        os.environ.clear()
-        os.environ.update({str(k): str(v) for k, v in env.items()})
+def set_environment(wanted: Dict[str, str]) -> None:
+    """Makes ``os.environ`` exactly ``wanted``, setting and removing only the variables that differ."""
+    current = os.environ
+    for name in [name for name in current if name not in wanted]:
+        del current[name]
+    for name, value in wanted.items():
+        if current.get(name) != value:
+            current[name] = value
+
+
+class _Environments:
+    """The environment each run gets: the one its job carries, else the previous job's (at first, the process's own)."""
+
+    def __init__(self, start: Dict[str, str]) -> None:
+        self._last = start
+
+    def of(self, job: Dict[str, Any]) -> Dict[str, str]:
+        env = job.get("env")
+        if isinstance(env, dict):
+            self._last = {str(k): str(v) for k, v in env.items()}
+        return self._last
+
+
+def _run_one(job: Dict[str, Any], channel: _Channel, modules: ModuleCache, envs: _Environments, home: str) -> Dict[str, Any]:
+    set_environment(envs.of(job))
     try:
         os.chdir(job["plugin"]["directory"])
     except (OSError, KeyError):
@@ -134,8 +165,6 @@ def _run_one(job: Dict[str, Any], channel: _Channel, modules: ModuleCache, base_
     try:
         return execute(job, channel, loader=modules.load)
     finally:
-        os.environ.clear()
-        os.environ.update(base_env)
         try:
             os.chdir(home)
         except OSError:
@@ -156,21 +185,22 @@ def main() -> int:
     runs = _Runs(control, watch)
     threading.Thread(target=watch.run, name="lease-watch", daemon=True).start()
     threading.Thread(target=runs.read, name="control", daemon=True).start()
-    base_env = dict(os.environ)
+    envs = _Environments(dict(os.environ))
     home = os.getcwd()
     modules = ModuleCache()
+    memory = ResidentMemory()
     channel.send({"type": "ready", "pid": os.getpid()})
     while True:
         job = runs.jobs.get()
         run_id = str(job.get("run_id"))
-        result = _run_one(job, channel, modules, base_env, home)
+        result = _run_one(job, channel, modules, envs, home)
         runs.finish()
         job = None  # the run's secrets and settings go with it
         gc.collect(0)
         sys.stdout.flush()
         sys.stderr.flush()
         os.write(2, f"{RUN_END_MARK} {run_id}\n".encode("utf-8"))
-        result.update(run_id=run_id, dirty=has_live_children(), rss_bytes=resident_bytes())
+        result.update(run_id=run_id, dirty=has_live_children(), rss_bytes=memory.bytes())
         channel.send(result)
 
 

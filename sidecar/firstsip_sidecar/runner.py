@@ -187,30 +187,36 @@ class LeaseWatch:
     def __init__(self, remaining_ms: Optional[float], on_expiry: Any = _kill_own_group) -> None:
         self._condition = threading.Condition()
         self._deadline: Optional[float] = None if remaining_ms is None else time.monotonic() + remaining_ms / 1000.0
+        self._wakes_at: Optional[float] = None
+        """When the watching thread looks again by itself; ``None`` while it waits to be told."""
         self._on_expiry = on_expiry
 
     def extend(self, remaining_ms: float) -> None:
         """The lease is held for ``remaining_ms`` more milliseconds, counted from now."""
         with self._condition:
             self._deadline = time.monotonic() + max(float(remaining_ms), 0.0) / 1000.0
-            self._condition.notify_all()
+            # A later deadline is found when the thread wakes at the earlier one: only an earlier one needs a wake-up
+            # (in a pooled process, runs back to back then cost the watching thread nothing).
+            if self._wakes_at is None or self._deadline < self._wakes_at:
+                self._condition.notify_all()
 
     def disarm(self) -> None:
         """No lease to watch until the next :meth:`extend` (a pooled process between runs)."""
         with self._condition:
-            self._deadline = None
-            self._condition.notify_all()
+            self._deadline = None  # found when the thread next wakes
 
     def run(self) -> None:
         """Waits for the deadline, moving it on each extension; then calls ``on_expiry``."""
         with self._condition:
             while True:
                 if self._deadline is None:
+                    self._wakes_at = None
                     self._condition.wait()
                     continue
                 left = self._deadline - time.monotonic()
                 if left <= 0:
                     break
+                self._wakes_at = self._deadline
                 self._condition.wait(timeout=left)
         self._on_expiry()
 

@@ -100,7 +100,7 @@ class Settings:
         run for every plugin) (``SIDECAR_ISOLATION``). A plugin's manifest may ask for
         ``isolation: process`` on its own.
     :param pool_max_runs: runs after which a pooled process is replaced by a fresh one
-        (``SIDECAR_POOL_MAX_RUNS``, default 1000; 0 for no limit).
+        (``SIDECAR_POOL_MAX_RUNS``, default 10000; 0 for no limit).
     :param pool_max_memory_mb: resident memory, in MiB, above which a pooled process is replaced
         after its run (``SIDECAR_POOL_MAX_MEMORY_MB``, default 1024; 0 for no limit).
     """
@@ -128,7 +128,7 @@ class Settings:
     log_level: str = "INFO"
     plugin_env: Tuple[str, ...] = ()
     isolation: str = "pool"
-    pool_max_runs: int = 1000
+    pool_max_runs: int = 10000
     pool_max_memory_mb: int = 1024
 
     @property
@@ -228,7 +228,7 @@ class Settings:
             log_level=text("SIDECAR_LOG_LEVEL", "INFO").upper(),
             plugin_env=plugin_env,
             isolation=isolation,
-            pool_max_runs=integer("SIDECAR_POOL_MAX_RUNS", 1000, 0),
+            pool_max_runs=integer("SIDECAR_POOL_MAX_RUNS", 10000, 0),
             pool_max_memory_mb=integer("SIDECAR_POOL_MAX_MEMORY_MB", 1024, 0),
         )
         return settings

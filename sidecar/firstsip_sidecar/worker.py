@@ -101,6 +101,7 @@ class Worker:
         self._claim_cursor = "0-0"
         self.last_loop_at = 0.0
         self.pool: Optional[ProcessPool] = None
+        self._environments: Dict[Tuple[str, ...], Dict[str, str]] = {}
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -360,6 +361,14 @@ class Worker:
 
         task.add_done_callback(finished)
 
+    def _plugin_environment(self, names: Tuple[str, ...]) -> Dict[str, str]:
+        """:func:`~firstsip_sidecar.environment.plugin_environment`, made once per set of names: the worker's own
+        environment does not change while it runs, and one dict for every run lets a pooled process be told only once."""
+        env = self._environments.get(names)
+        if env is None:
+            env = self._environments[names] = plugin_environment(names)
+        return env
+
     def _key(self, run_id: str, suffix: str) -> str:
         return protocol.run_key(self.settings.key_prefix, run_id, suffix)
 
@@ -510,7 +519,7 @@ class Worker:
             timeout_seconds=budget.seconds,
             timeout_error=budget.timeout_error,
             on_step=on_step,
-            env=plugin_environment(passed_names),
+            env=self._plugin_environment(passed_names),
             lease_ms=lease.child_remaining_ms(),
             redactor=redactor,
             pool=None if manifest.isolation == "process" else self.pool,

@@ -180,6 +180,25 @@ def test_a_reused_process_gets_each_runs_own_environment_secrets_and_folder(r, n
     assert secret not in sidecar.log()
 
 
+def test_a_pooled_process_keeps_the_last_environment_it_was_sent_and_sets_exactly_that():
+    from firstsip_sidecar.pool_process import _Environments, set_environment
+
+    saved = dict(os.environ)
+    try:
+        envs = _Environments({"START": "1"})
+        assert envs.of({"type": "job"}) == {"START": "1"}
+        first = envs.of({"type": "job", "env": {"A": "1", "B": "2"}})
+        assert envs.of({"type": "job"}) is first, "a job without env did not get the previous one"
+        set_environment(first)
+        assert dict(os.environ) == {"A": "1", "B": "2"}
+        os.environ["LEFT_BY_A_PLUGIN"] = "x"
+        set_environment({"A": "1", "B": "3"})
+        assert dict(os.environ) == {"A": "1", "B": "3"}
+    finally:
+        set_environment(saved)
+    assert dict(os.environ) == saved
+
+
 def test_a_run_that_leaves_a_process_behind_does_not_reuse_its_process(r, names, sidecar_factory, tmp_path):
     sidecar_factory(SIDECAR_CONCURRENCY="1")
     first = output_of(r, names, publish(r, names, "stateful", {"orphan_pid_file": str(tmp_path / "orphan.pid")}))
@@ -215,7 +234,7 @@ def test_isolation_is_a_known_manifest_key_with_two_values(tmp_path):
 
 def test_pool_settings_defaults_and_errors():
     settings = Settings.from_env({})
-    assert (settings.isolation, settings.pool_max_runs, settings.pool_max_memory_mb) == ("pool", 1000, 1024)
+    assert (settings.isolation, settings.pool_max_runs, settings.pool_max_memory_mb) == ("pool", 10000, 1024)
     custom = Settings.from_env({"SIDECAR_ISOLATION": "Process", "SIDECAR_POOL_MAX_RUNS": "0", "SIDECAR_POOL_MAX_MEMORY_MB": "0"})
     assert (custom.isolation, custom.pool_max_runs, custom.pool_max_memory_mb) == ("process", 0, 0)
     with pytest.raises(ConfigurationError, match="SIDECAR_ISOLATION must be pool or process"):

@@ -44,6 +44,27 @@ def test_lease_watch_without_a_lease_waits_for_the_first_word():
     assert fired.wait(5)
 
 
+def test_lease_watch_wakes_for_an_earlier_deadline():
+    fired = threading.Event()
+    watch = LeaseWatch(60_000, on_expiry=fired.set)
+    threading.Thread(target=watch.run, daemon=True).start()
+    time.sleep(0.05)  # the thread now sleeps towards the one-minute deadline
+    watch.extend(50)
+    assert fired.wait(5), "an earlier deadline waited for the later one"
+
+
+def test_lease_watch_disarmed_between_runs_fires_only_for_the_next_lease():
+    fired = threading.Event()
+    watch = LeaseWatch(None, on_expiry=fired.set)
+    threading.Thread(target=watch.run, daemon=True).start()
+    watch.extend(150)
+    watch.disarm()
+    assert not fired.wait(0.5), "a disarmed watch fired at the old deadline"
+    watch.extend(60_000)
+    watch.extend(50)
+    assert fired.wait(5)
+
+
 def _start_runner(tmp_path, lease_ms, seconds=60):
     job = {
         "run_id": "r1",
