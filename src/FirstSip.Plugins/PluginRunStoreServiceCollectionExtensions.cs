@@ -199,8 +199,7 @@ public static class PluginRunStoreServiceCollectionExtensions
         services.TryAddSingleton(static sp => new PluginRunsMetrics(sp.GetService<System.Diagnostics.Metrics.IMeterFactory>()));
         services.TryAddScoped<IPluginRunner, PluginRunner>();
         services.TryAddScoped<RunResultApplier>();
-        services.TryAddSingleton<RunResultBatcher>();
-        services.TryAddSingleton<RunEventBatcher>();
+        services.TryAddSingleton<WorkerReportBatcher>();
         services.TryAddSingleton<RunDispatcher>();
         services.TryAddSingleton<RunReaper>();
         services.AddSingleton<IHostedService>(static sp => sp.GetRequiredService<RunDispatcher>());

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using FirstSip.Plugins.Internal.Runs;
 using FirstSip.Plugins.Tests.Infrastructure;
 using FirstSip.Streams;
@@ -9,8 +8,9 @@ using StackExchange.Redis;
 namespace FirstSip.Plugins.Tests.Runs;
 
 /// <summary>
-/// Results are applied in batches, one transaction each: every run still moves by its own conditional update, completion
-/// handlers run in the batch's transaction, and a result that fails is isolated from the rest of its batch.
+/// Results and progress events are applied in shared batches, one transaction each: every run still moves by its own
+/// conditional update, completion handlers run in the batch's transaction, and a result that fails is isolated from the
+/// rest of its batch.
 /// </summary>
 [Collection(ServersCollectionDefinition.Name)]
 public sealed class BatchedApplicationTests(ServersFixture servers) : IDisposable
@@ -36,7 +36,7 @@ public sealed class BatchedApplicationTests(ServersFixture servers) : IDisposabl
     [Theory]
     [InlineData(Db.Sqlite)]
     [InlineData(Db.Postgres)]
-    public async Task ApplyBatch_IsOneTransaction_AFailingHandlerRollsBackTheWholeBatch(Db db)
+    public async Task ABatch_IsOneTransaction_AFailingHandlerRollsBackTheWholeBatch_EventsIncluded(Db db)
     {
         await using var host = await TestHost.CreateAsync(servers, _plugins, Options(db, start: false));
         var runs = new List<PluginRun>();
@@ -44,46 +44,65 @@ public sealed class BatchedApplicationTests(ServersFixture servers) : IDisposabl
         {
             var run = await host.StartRunAsync();
             await host.UpdateRunAsync(run.RunId, r => r.Status = PluginRunStatus.Dispatched);
-            runs.Add(run);
+            runs.Add(await host.GetRequiredAsync(run.RunId));
         }
 
-        var results = runs.Select((r, i) => (new PluginResult
-        {
-            PluginRunId = r.RunId,
-            Status = PluginResultStatus.Completed,
-            Output = i == 3 ? OutputTheHandlerRejects : Briefing,
-            Attempt = 1,
-        }, default(ActivityContext))).ToList();
+        // Each run's started event and its result, in one batch: the results first, as the two readers may hand them over.
+        var reports = runs.Select((r, i) => Result(r.RunId, i == 3 ? OutputTheHandlerRejects : Briefing)).ToList();
+        reports.AddRange(runs.Select(r => Started(r.RunId)));
+        var batcher = host.Services.GetRequiredService<WorkerReportBatcher>();
 
         await Assert.ThrowsAnyAsync<Exception>(() => host.InScopeAsync(async sp =>
         {
-            await sp.GetRequiredService<RunResultApplier>().ApplyBatchAsync(results, CancellationToken.None);
+            await batcher.ApplyTogetherAsync(sp, reports, CancellationToken.None);
             return true;
         }));
 
         foreach (var run in runs)
         {
-            Assert.Equal(PluginRunStatus.Dispatched, (await host.GetRequiredAsync(run.RunId)).Status);
+            var stored = await host.GetRequiredAsync(run.RunId);
+            Assert.Equal(PluginRunStatus.Dispatched, stored.Status);
+            Assert.Null(stored.StartedAt);
         }
 
         Assert.Equal(0, await CountBriefingsAsync(host));
 
-        // Without the rejected one, the batch commits as a whole: every run completed, every handler's write kept.
-        results.RemoveAt(3);
+        // Without the rejected result, the batch commits as a whole: every run started by its event and then completed,
+        // each transition its own version, every handler's write kept.
+        reports.RemoveAt(3);
         await host.InScopeAsync(async sp =>
         {
-            await sp.GetRequiredService<RunResultApplier>().ApplyBatchAsync(results, CancellationToken.None);
+            await batcher.ApplyTogetherAsync(sp, reports, CancellationToken.None);
             return true;
         });
-        foreach (var (result, _) in results)
+        foreach (var run in runs.Where((_, i) => i != 3))
         {
-            var applied = await host.GetRequiredAsync(result.PluginRunId);
+            var applied = await host.GetRequiredAsync(run.RunId);
             Assert.Equal(PluginRunStatus.Completed, applied.Status);
             Assert.NotNull(applied.StartedAt);
+            Assert.Equal(run.Version + 2, applied.Version); // running, then completed
         }
 
+        // The rejected run's started event was in the batch too: it is running, its result not applied.
+        Assert.Equal(PluginRunStatus.Running, (await host.GetRequiredAsync(runs[3].RunId)).Status);
         Assert.Equal(4, await CountBriefingsAsync(host));
     }
+
+    private static WorkerReport Result(Guid runId, string output) => WorkerReport.Of(
+        new StreamMessage<PluginResult>
+        {
+            Id = "1-1",
+            StreamName = "plugin:results",
+            Message = new PluginResult { PluginRunId = runId, Status = PluginResultStatus.Completed, Output = output, Attempt = 1 },
+        },
+        default);
+
+    private static WorkerReport Started(Guid runId) => WorkerReport.Of(new StreamMessage<PluginEvent>
+    {
+        Id = "1-2",
+        StreamName = "plugin:events",
+        Message = new PluginEvent { PluginRunId = runId, Kind = PluginEventKind.Started, Attempt = 1 },
+    });
 
     [Theory]
     [InlineData(Db.Sqlite)]

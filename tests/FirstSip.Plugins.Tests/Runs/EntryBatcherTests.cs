@@ -135,4 +135,52 @@ public sealed class EntryBatcherTests
         await Task.WhenAll(first, kept).WaitAsync(Timeout);
         Assert.Equal([1, 3], applied);
     }
+
+    [Fact]
+    public async Task ABatchOfTwoCallers_CancelledByOne_AppliesTheOthersEntriesOneByOne()
+    {
+        var gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var firstWriting = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var batchWriting = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var singles = new List<int>();
+        var batcher = new EntryBatcher<int>(
+            async (entries, token) =>
+            {
+                batchWriting.SetResult();
+                await Task.Delay(System.Threading.Timeout.Infinite, token);
+            },
+            async (entry, _) =>
+            {
+                if (entry == 0)
+                {
+                    firstWriting.SetResult();
+                    await gate.Task;
+                }
+
+                lock (singles)
+                {
+                    singles.Add(entry);
+                }
+            },
+            (_, _) => { });
+
+        var first = batcher.ApplyAsync(0, CancellationToken.None);
+        await firstWriting.Task.WaitAsync(Timeout);
+        using var stopping = new CancellationTokenSource();
+        var stopped = new[] { batcher.ApplyAsync(1, stopping.Token), batcher.ApplyAsync(3, stopping.Token) };
+        var kept = new[] { batcher.ApplyAsync(2, CancellationToken.None), batcher.ApplyAsync(4, CancellationToken.None) };
+        gate.SetResult();
+        await first.WaitAsync(Timeout);
+
+        // The second batch holds both callers' entries; one caller stopping cancels it.
+        await batchWriting.Task.WaitAsync(Timeout);
+        await stopping.CancelAsync();
+        foreach (var task in stopped)
+        {
+            await Assert.ThrowsAnyAsync<OperationCanceledException>(() => task.WaitAsync(Timeout));
+        }
+
+        await Task.WhenAll(kept).WaitAsync(Timeout);
+        Assert.Equal([0, 2, 4], singles);
+    }
 }

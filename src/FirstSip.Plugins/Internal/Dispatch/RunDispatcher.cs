@@ -160,19 +160,8 @@ internal sealed class RunDispatcher(
                 var version = run.Version;
                 // A run written by another process after this batch's clock was read is never dispatched before it was created.
                 var dispatchedAt = run.CreatedAt > now ? run.CreatedAt : now;
-                var changed = await db.Runs
-                    .Where(r => r.RunId == run.RunId && r.Status == PluginRunStatus.Pending && r.Version == version)
-                    .ExecuteUpdateAsync(
-                        s => s.SetProperty(r => r.Status, PluginRunStatus.Dispatched)
-                            .SetProperty(r => r.DispatchedAt, dispatchedAt)
-                            .SetProperty(r => r.RequestId, (string?)null)
-                            .SetProperty(r => r.Deadline, (DateTimeOffset?)null)
-                            .SetProperty(r => r.StartedAt, (DateTimeOffset?)null)
-                            .SetProperty(r => r.NextAttemptAt, (DateTimeOffset?)null)
-                            .SetProperty(r => r.Version, r => r.Version + 1),
-                        cancellationToken)
-                    .ConfigureAwait(false);
-                if (changed == 1)
+                var claimedNow = await RunStatements.Of(db.Context).ClaimAsync(db.Context, run.RunId, version, dispatchedAt, cancellationToken).ConfigureAwait(false);
+                if (claimedNow)
                 {
                     run.Status = PluginRunStatus.Dispatched;
                     run.DispatchedAt = dispatchedAt;
@@ -473,20 +462,13 @@ internal sealed class RunDispatcher(
     private static async Task RecordRequestIdsAsync(RunDbContextAccessor db, List<(PluginRun Run, string EntryId)> published)
     {
         // One transaction for the batch: one commit (one WAL sync on SQLite) instead of one per run.
+        var statements = RunStatements.Of(db.Context);
         var transaction = await db.Context.Database.BeginTransactionAsync(CancellationToken.None).ConfigureAwait(false);
         await using (transaction.ConfigureAwait(false))
         {
             foreach (var (run, entryId) in published)
             {
-                var attempt = run.Attempt;
-                await db.Runs
-                    .Where(r => r.RunId == run.RunId && r.Attempt == attempt && r.RequestId == null &&
-                                (r.Status == PluginRunStatus.Dispatched || r.Status == PluginRunStatus.Running))
-                    .ExecuteUpdateAsync(
-                        s => s.SetProperty(r => r.RequestId, entryId)
-                            .SetProperty(r => r.DispatchFailures, 0),
-                        CancellationToken.None)
-                    .ConfigureAwait(false);
+                await statements.RecordRequestIdAsync(db.Context, run.RunId, run.Attempt, entryId, CancellationToken.None).ConfigureAwait(false);
             }
 
             await transaction.CommitAsync(CancellationToken.None).ConfigureAwait(false);

@@ -18,7 +18,7 @@ internal static class BatchEntry
 }
 
 /// <summary>
-/// Group commit for entries handed over concurrently (a reader's results or progress events, callers' new runs): each
+/// Group commit for entries handed over concurrently (the readers' results and progress events, callers' new runs): each
 /// caller queues its entry and waits; one pump at a time takes everything queued (up to <see cref="MaxBatch"/>) and
 /// applies it as one batch, in one transaction. While a batch is being written the next one gathers, so under load a
 /// batch holds as many entries as there are concurrent callers, and at idle an entry is applied alone, without waiting for company.
@@ -26,7 +26,8 @@ internal static class BatchEntry
 /// <remarks>
 /// A batch that fails for any reason but cancellation is applied again entry by entry, each on its own: the entry that
 /// failed fails alone (its caller sees the exception and the reader leaves it pending) and the others are applied.
-/// Transient database failures are retried by the functions given, for the batch as for a single entry.
+/// Transient database failures are retried by the functions given, for the batch as for a single entry. A batch is
+/// cancelled when any of its entries' tokens is; its entries whose tokens are not cancelled are then applied one by one.
 /// </remarks>
 /// <typeparam name="T">The entry type.</typeparam>
 internal sealed class EntryBatcher<T>(
@@ -101,10 +102,12 @@ internal sealed class EntryBatcher<T>(
 
     private async Task ApplyAsync(List<Queued> batch)
     {
-        // The entries of one reader share its handler token: the batch stops when the reader's handlers are cancelled.
-        var cancellationToken = batch[0].CancellationToken;
         if (batch.Count > 1)
         {
+            // Entries handed over by different callers (the result and the event readers) each keep their own token: the
+            // batch stops when any of them is cancelled, and the entries whose callers still wait are then applied alone.
+            using var linked = LinkTokens(batch);
+            var cancellationToken = linked?.Token ?? batch[0].CancellationToken;
             try
             {
                 await applyBatch([.. batch.Select(static q => q.Entry)], cancellationToken).ConfigureAwait(false);
@@ -115,14 +118,10 @@ internal sealed class EntryBatcher<T>(
 
                 return;
             }
-            catch (OperationCanceledException ex) when (cancellationToken.IsCancellationRequested)
+            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
             {
-                foreach (var queued in batch)
-                {
-                    queued.Completion.TrySetCanceled(ex.CancellationToken);
-                }
-
-                return;
+                batch.RemoveAll(static queued => queued.CancellationToken.IsCancellationRequested
+                    && queued.Completion.TrySetCanceled(queued.CancellationToken));
             }
 #pragma warning disable CA1031 // Whatever failed is found by applying the entries one by one.
             catch (Exception ex)
@@ -150,6 +149,20 @@ internal sealed class EntryBatcher<T>(
                 queued.Completion.TrySetException(ex);
             }
         }
+    }
+
+    /// <summary>A source cancelled with any of the batch's tokens; null when they all share one.</summary>
+    private static CancellationTokenSource? LinkTokens(List<Queued> batch)
+    {
+        var first = batch[0].CancellationToken;
+        var others = batch.Select(static q => q.CancellationToken).Where(t => t != first).Distinct().ToList();
+        if (others.Count == 0)
+        {
+            return null;
+        }
+
+        others.Add(first);
+        return CancellationTokenSource.CreateLinkedTokenSource([.. others]);
     }
 
     private sealed class Queued(T entry, CancellationToken cancellationToken)

@@ -61,7 +61,7 @@ internal sealed class RunResultApplier(
             Applied applied;
             try
             {
-                applied = await ApplyInTransactionAsync(result, parent, cancellationToken).ConfigureAwait(false);
+                applied = await ApplyInTransactionAsync(result, parent, read: null, cancellationToken).ConfigureAwait(false);
                 if (transaction is not null)
                 {
                     await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
@@ -87,45 +87,33 @@ internal sealed class RunResultApplier(
     }
 
     /// <summary>
-    /// Applies a batch of results in one transaction: each run is still moved by its own version-conditional update, and
-    /// completed runs' handlers run in that transaction. Any failure (a version conflict included) rolls the whole batch
-    /// back and is thrown: the caller applies the batch's results one by one, so a failing result is isolated from the rest.
-    /// Watchers, metrics and logs hear of the batch once it is committed.
+    /// Applies one result inside the caller's open transaction, to its run as the caller read it in that transaction
+    /// (untracked; null when there is no such run), by its own version-conditional update, completion handlers included.
+    /// A version conflict throws <see cref="DbUpdateConcurrencyException"/>.
     /// </summary>
-    /// <param name="results">The results, each with the trace context its span continues (the reader's span of its entry).</param>
-    /// <param name="cancellationToken">Cancels the batch.</param>
-    public async Task ApplyBatchAsync(IReadOnlyList<(PluginResult Result, ActivityContext Parent)> results, CancellationToken cancellationToken)
+    /// <returns>The run as it is now (a copy, for the caller's later entries), and what tells watchers, metrics and the
+    /// log, to call once the transaction has committed.</returns>
+    public async Task<(PluginRun? Run, Action Report)> ApplyReadAsync(PluginResult result, ActivityContext parent, PluginRun? run, CancellationToken cancellationToken)
     {
-        ArgumentNullException.ThrowIfNull(results);
-        var applied = new Applied[results.Count];
-        var transaction = await db.Context.Database.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
-        await using (transaction.ConfigureAwait(false))
-        {
-            for (var i = 0; i < results.Count; i++)
-            {
-                applied[i] = await ApplyInTransactionAsync(results[i].Result, results[i].Parent, cancellationToken).ConfigureAwait(false);
-            }
-
-            await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
-        }
-
-        foreach (var one in applied)
-        {
-            Report(one, committed: true);
-        }
+        ArgumentNullException.ThrowIfNull(result);
+        var applied = await ApplyInTransactionAsync(result, parent, new Read(run), cancellationToken).ConfigureAwait(false);
+        return (applied.Run?.CopyAsStored(1), () => Report(applied, committed: true));
     }
 
     /// <summary>What applying one result changed, reported once its transaction has committed.</summary>
     private readonly record struct Applied(PluginResult Result, ResultOutcome Outcome, PluginRun? Run, DateTimeOffset At, PluginRunUpdate? Started, string? TimedOutError);
 
+    /// <summary>A run the caller read already (null: there is none).</summary>
+    private sealed record Read(PluginRun? Run);
+
     /// <summary>Moves one run inside the open transaction; a version conflict throws <see cref="DbUpdateConcurrencyException"/>.</summary>
-    private async Task<Applied> ApplyInTransactionAsync(PluginResult result, ActivityContext parent, CancellationToken cancellationToken)
+    private async Task<Applied> ApplyInTransactionAsync(PluginResult result, ActivityContext parent, Read? read, CancellationToken cancellationToken)
     {
         using var activity = PluginRunsMetrics.ActivitySource.StartActivity("plugin run result", ActivityKind.Internal, parent);
         activity?.SetTag("firstsip.run.id", result.PluginRunId.ToString("D"));
         try
         {
-            var applied = await ApplyInTransactionAsync(result, cancellationToken).ConfigureAwait(false);
+            var applied = await ApplyInTransactionAsync(result, read, cancellationToken).ConfigureAwait(false);
             if (applied.Run is { } run)
             {
                 activity?.SetTag(PluginRunsMetrics.PluginNameTag, run.PluginName);
@@ -147,11 +135,13 @@ internal sealed class RunResultApplier(
         }
     }
 
-    private async Task<Applied> ApplyInTransactionAsync(PluginResult result, CancellationToken cancellationToken)
+    private async Task<Applied> ApplyInTransactionAsync(PluginResult result, Read? read, CancellationToken cancellationToken)
     {
         var context = db.Context;
         context.ChangeTracker.Clear();
-        var run = await db.Runs.FirstOrDefaultAsync(r => r.RunId == result.PluginRunId, cancellationToken).ConfigureAwait(false);
+        var run = read is null
+            ? await db.Runs.FirstOrDefaultAsync(r => r.RunId == result.PluginRunId, cancellationToken).ConfigureAwait(false)
+            : read.Run;
         if (run is null)
         {
             return new Applied(result, ResultOutcome.Orphan, null, default, null, null);
@@ -161,6 +151,11 @@ internal sealed class RunResultApplier(
         {
             context.Entry(run).State = EntityState.Detached;
             return new Applied(result, ResultOutcome.Duplicate, run, default, null, null);
+        }
+
+        if (read is not null)
+        {
+            context.Attach(run);
         }
 
         var now = timeProvider.GetUtcNow();
@@ -251,29 +246,8 @@ internal sealed class RunResultApplier(
         return run.Status is PluginRunStatus.Dispatched or PluginRunStatus.Running && !stale;
     }
 
-    private async Task<bool> WriteTransitionAsync(PluginRun run, long expectedVersion, CancellationToken cancellationToken)
-    {
-        var changed = await db.Runs
-            .Where(r => r.RunId == run.RunId && r.Version == expectedVersion)
-            .ExecuteUpdateAsync(
-                s => s.SetProperty(r => r.Status, run.Status)
-                    .SetProperty(r => r.Output, run.Output)
-                    .SetProperty(r => r.Error, run.Error)
-                    .SetProperty(r => r.Attempt, run.Attempt)
-                    .SetProperty(r => r.NextAttemptAt, run.NextAttemptAt)
-                    .SetProperty(r => r.DispatchedAt, run.DispatchedAt)
-                    .SetProperty(r => r.StartedAt, run.StartedAt)
-                    .SetProperty(r => r.Deadline, run.Deadline)
-                    .SetProperty(r => r.CompletedAt, run.CompletedAt)
-                    .SetProperty(r => r.QueueDeadline, run.QueueDeadline)
-                    .SetProperty(r => r.RequestId, run.RequestId)
-                    .SetProperty(r => r.DispatchFailures, run.DispatchFailures)
-                    .SetProperty(r => r.LastStep, run.LastStep)
-                    .SetProperty(r => r.Version, run.Version),
-                cancellationToken)
-            .ConfigureAwait(false);
-        return changed == 1;
-    }
+    private Task<bool> WriteTransitionAsync(PluginRun run, long expectedVersion, CancellationToken cancellationToken) =>
+        RunStatements.Of(db.Context).TransitionAsync(db.Context, run, expectedVersion, cancellationToken);
 
     private ResultOutcome Transition(PluginRun run, PluginResult result, DateTimeOffset now)
     {

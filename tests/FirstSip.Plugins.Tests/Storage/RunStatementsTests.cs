@@ -1,0 +1,97 @@
+using FirstSip.Plugins.Internal.Storage;
+using FirstSip.Plugins.Tests.Infrastructure;
+using Microsoft.EntityFrameworkCore;
+
+namespace FirstSip.Plugins.Tests.Storage;
+
+/// <summary>
+/// The hot-path updates written as SQL follow the context's own mapping: a renamed table (and, on PostgreSQL, a schema of
+/// its own), converted columns (the status as its wire string, timestamps as binary on SQLite) read back through EF Core
+/// exactly as written, and each statement's conditions.
+/// </summary>
+[Collection(ServersCollectionDefinition.Name)]
+public sealed class RunStatementsTests(ServersFixture servers)
+{
+    [Theory]
+    [InlineData(Db.Sqlite)]
+    [InlineData(Db.Postgres)]
+    public async Task EveryStatement_WritesTheRenamedTable_AsEfCoreReadsIt(Db db)
+    {
+        await using var context = await CreateAsync(db);
+        var created = new DateTimeOffset(2026, 12, 2, 7, 0, 0, TimeSpan.Zero);
+        var run = new PluginRun
+        {
+            RunId = Guid.NewGuid(), PluginName = "echo", UserId = "42", Settings = "{}", CreatedAt = created,
+            Status = PluginRunStatus.Pending, Version = 3, Attempt = 2, DispatchFailures = 1,
+        };
+        context.Add(run);
+        await context.SaveChangesAsync();
+        context.ChangeTracker.Clear();
+        var statements = RunStatements.Of(context);
+        var dispatchedAt = created.AddSeconds(1);
+
+        // The claim wants the version it read, and a pending run.
+        Assert.False(await statements.ClaimAsync(context, run.RunId, version: 2, dispatchedAt, CancellationToken.None));
+        Assert.True(await statements.ClaimAsync(context, run.RunId, version: 3, dispatchedAt, CancellationToken.None));
+        Assert.False(await statements.ClaimAsync(context, run.RunId, version: 4, dispatchedAt, CancellationToken.None));
+        var claimed = await ReadAsync(context, run.RunId);
+        Assert.Equal((PluginRunStatus.Dispatched, dispatchedAt, 4L), (claimed.Status, claimed.DispatchedAt, claimed.Version));
+
+        // The request id: only for the run's attempt, once.
+        Assert.Equal(0, await statements.RecordRequestIdAsync(context, run.RunId, attempt: 1, "1-1", CancellationToken.None));
+        Assert.Equal(1, await statements.RecordRequestIdAsync(context, run.RunId, attempt: 2, "1700000000000-5", CancellationToken.None));
+        Assert.Equal(0, await statements.RecordRequestIdAsync(context, run.RunId, attempt: 2, "1-2", CancellationToken.None));
+        var recorded = await ReadAsync(context, run.RunId);
+        Assert.Equal(("1700000000000-5", 0, 4L), (recorded.RequestId, recorded.DispatchFailures, recorded.Version));
+
+        // Started: another attempt's event changes nothing; a step given is kept; a null step keeps the last one.
+        var startedAt = created.AddSeconds(2);
+        var deadline = created.AddMinutes(5);
+        Assert.False(await statements.StartAsync(context, run.RunId, attempt: 1, restart: true, startedAt, deadline, "x", CancellationToken.None));
+        Assert.True(await statements.StartAsync(context, run.RunId, attempt: 2, restart: false, startedAt, deadline, "fetch", CancellationToken.None));
+        Assert.False(await statements.StartAsync(context, run.RunId, attempt: 2, restart: false, startedAt, deadline, null, CancellationToken.None));
+        Assert.True(await statements.StartAsync(context, run.RunId, attempt: null, restart: true, startedAt.AddSeconds(1), deadline, null, CancellationToken.None));
+        var started = await ReadAsync(context, run.RunId);
+        Assert.Equal(
+            (PluginRunStatus.Running, startedAt.AddSeconds(1), deadline, "fetch", 6L),
+            (started.Status, started.StartedAt, started.Deadline, started.LastStep, started.Version));
+
+        // The transition writes the row as given, at the version read.
+        var ended = await ReadAsync(context, run.RunId);
+        ended.Status = PluginRunStatus.Completed;
+        ended.Output = """{"summary":"ok"}""";
+        ended.CompletedAt = created.AddSeconds(3);
+        ended.Version = 7;
+        Assert.False(await statements.TransitionAsync(context, ended, expectedVersion: 5, CancellationToken.None));
+        Assert.True(await statements.TransitionAsync(context, ended, expectedVersion: 6, CancellationToken.None));
+        var stored = await ReadAsync(context, run.RunId);
+        Assert.Equivalent(ended, stored, strict: true);
+    }
+
+    private static Task<PluginRun> ReadAsync(DbContext context, Guid runId) =>
+        context.Set<PluginRun>().AsNoTracking().SingleAsync(r => r.RunId == runId);
+
+    private async Task<RenamedRunsContext> CreateAsync(Db db)
+    {
+        var options = new DbContextOptionsBuilder<RenamedRunsContext>();
+        if (db == Db.Sqlite)
+        {
+            var folder = Path.Combine(Path.GetTempPath(), "firstsip-plugins-tests");
+            Directory.CreateDirectory(folder);
+            options.UseSqlite($"Data Source={Path.Combine(folder, Guid.NewGuid().ToString("N") + ".db")}");
+        }
+        else
+        {
+            options.UseNpgsql(servers.Postgres.CreateDatabaseConnectionString());
+        }
+
+        var context = new RenamedRunsContext(options.Options, db == Db.Postgres ? "jobs" : null);
+        await context.Database.EnsureCreatedAsync();
+        return context;
+    }
+
+    private sealed class RenamedRunsContext(DbContextOptions<RenamedRunsContext> options, string? schema) : DbContext(options)
+    {
+        protected override void OnModelCreating(ModelBuilder modelBuilder) => modelBuilder.AddPluginRuns("job runs", schema);
+    }
+}
