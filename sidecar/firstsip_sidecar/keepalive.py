@@ -120,20 +120,32 @@ class Keepalive:
         self.execution.extend_lease(self.lease.child_remaining_ms())
         return True
 
-    async def run(self, stop: asyncio.Event) -> None:
+    @property
+    def tick(self) -> float:
+        """Seconds between two looks at the run's keys."""
+        settings = self.settings
+        return min(1.0, settings.renew_interval_seconds / 2, settings.heartbeat_seconds)
+
+    async def run(self, stop: asyncio.Event, since: Optional[float] = None) -> None:
         """Runs until ``stop`` is set (or the lease is lost).
 
         It is stopped through the event and never cancelled: with redis-py 4.3 on async-timeout
         4.0.2 a cancellation that lands during a command can be lost.
+
+        :param since: when the execution started (``time.monotonic()``), if before now: the
+            schedule counts from then, so a keepalive begun a tick late looks at once.
         """
         settings = self.settings
-        tick = min(1.0, settings.renew_interval_seconds / 2, settings.heartbeat_seconds)
-        now = time.monotonic()
-        next_renew = now + settings.renew_interval_seconds
-        next_heartbeat = now + settings.heartbeat_seconds
+        tick = self.tick
+        began = time.monotonic() if since is None else since
+        next_renew = began + settings.renew_interval_seconds
+        next_heartbeat = began + settings.heartbeat_seconds
+        wait = max(began + tick - time.monotonic(), 0.0)
         while True:
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=tick)
+            if wait > 0:
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(stop.wait(), timeout=wait)
+            wait = tick
             if stop.is_set():
                 return
             try:

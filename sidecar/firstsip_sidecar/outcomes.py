@@ -82,6 +82,15 @@ class Outcomes:
     def _key(self, run_id: str, suffix: str) -> str:
         return protocol.run_key(self.settings.key_prefix, run_id, suffix)
 
+    def _event_fields(
+        self, request: PluginRequest, kind: str, *, step: Optional[str] = None, message: Optional[str] = None,
+        at: Optional[int] = None,
+    ) -> Dict[str, str]:
+        return protocol.event_fields(
+            request.run_id, kind, worker=self.consumer, attempt=request.attempt, step=step, message=message,
+            traceparent=child_traceparent(request.traceparent), at=at,
+        )
+
     async def publish(
         self,
         entry_id: str,
@@ -91,6 +100,7 @@ class Outcomes:
         redactor: Optional[Redactor] = None,
         last_step: Optional[str] = None,
         lease: Optional["Lease"] = None,
+        started_event_at: Optional[int] = None,
     ) -> None:
         """Publishes the result, acknowledges the request and writes the ``done`` key, atomically.
 
@@ -98,6 +108,8 @@ class Outcomes:
         :param last_step: the last step the execution reported, sent as the result's ``last_step``
             (progress events travel on another stream and may be applied after the result).
         :param lease: the run's lease, released (if still this worker's) in the same MULTI/EXEC.
+        :param started_event_at: when set (unix ms), the run's ``started`` event, at that time, goes first in
+            the same MULTI/EXEC (an execution that ended before its started event went out on its own).
         :raises redis.exceptions.RedisError: Redis stayed unreachable for longer than the claim
             timeout; the request stays pending and another delivery runs it again.
         """
@@ -125,6 +137,8 @@ class Outcomes:
         while True:
             try:
                 async with self.client.pipeline(transaction=True) as pipe:
+                    if started_event_at is not None:
+                        pipe.xadd(self.settings.events_stream, self._event_fields(request, "started", at=started_event_at))
                     pipe.xadd(self.settings.results_stream, fields)
                     pipe.xack(self.settings.requests_stream, self.settings.worker_group, entry_id)
                     pipe.eval(_WRITE_DONE, 1, self._key(request.run_id, "done"), done, protocol.DONE_TTL_MS)
@@ -212,10 +226,7 @@ class Outcomes:
         if redactor is not None:
             step = None if step is None else redactor.values(step)
             message = redactor.text(message)
-        fields = protocol.event_fields(
-            request.run_id, kind, worker=self.consumer, attempt=request.attempt, step=step, message=message,
-            traceparent=child_traceparent(request.traceparent),
-        )
+        fields = self._event_fields(request, kind, step=step, message=message)
         try:
             await self.client.xadd(self.settings.events_stream, fields)
         except Exception as error:  # progress is best effort; the result is what counts

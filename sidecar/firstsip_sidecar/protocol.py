@@ -231,17 +231,19 @@ def event_fields(
     step: Optional[str] = None,
     message: Optional[str] = None,
     traceparent: Optional[str] = None,
+    at: Optional[int] = None,
 ) -> Dict[str, str]:
     """The fields of a ``plugin:events`` entry (``started``, ``step`` or ``heartbeat``).
 
-    ``traceparent``, when given, puts the event in the run's trace, like the result.
+    ``traceparent``, when given, puts the event in the run's trace, like the result; ``at`` (unix
+    ms) is when it happened, now by default.
     """
     payload: EventPayload = {
         "plugin_run_id": run_id,
         "kind": kind,  # type: ignore[typeddict-item]
         "step": step,
         "message": message,
-        "at": now_ms(),
+        "at": now_ms() if at is None else at,
     }
     fields = {
         "payload": json.dumps(payload, ensure_ascii=False, separators=(",", ":")),

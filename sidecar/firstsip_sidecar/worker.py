@@ -54,6 +54,9 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("firstsip.worker")
 
+STARTED_EVENT_DELAY = 0.01
+"""Seconds an execution runs before its ``started`` event is sent on its own (see :meth:`Worker._execute`)."""
+
 EntryId = Union[str, bytes]
 
 
@@ -502,12 +505,17 @@ class Worker:
         steps: List[str] = []
         started_sent: "Optional[asyncio.Future]" = None
 
+        def send_started() -> "asyncio.Future":
+            nonlocal started_sent
+            if started_sent is None:
+                started_sent = asyncio.ensure_future(outcomes.event(request, "started"))
+            return started_sent
+
         async def on_step(step: str, message: Optional[str]) -> None:
             steps.append(step)
             # Events keep their order: a step goes out only after the started event did.
-            if started_sent is not None:
-                with contextlib.suppress(Exception):
-                    await asyncio.shield(started_sent)
+            with contextlib.suppress(Exception):
+                await asyncio.shield(send_started())
             await outcomes.event(request, "step", step=step, message=message, redactor=redactor)
 
         execution = Execution(
@@ -529,29 +537,51 @@ class Worker:
             request=request, entry_id=entry_id, lease=lease, execution=execution, redactor=redactor,
         )
         self._executions[request.run_id] = execution
+        started_at = protocol.now_ms()
         self._running[request.run_id] = {
-            "run_id": request.run_id, "plugin": manifest.name, "attempt": request.attempt, "started_at": protocol.now_ms(),
+            "run_id": request.run_id, "plugin": manifest.name, "attempt": request.attempt, "started_at": started_at,
         }
         self.metrics.in_flight += 1
         started = time.monotonic()
         stop_keepalive = asyncio.Event()
-        keeping = asyncio.ensure_future(keepalive.run(stop_keepalive))
+        keeping: "Optional[asyncio.Future]" = None
+
+        def begin_keepalive() -> None:
+            nonlocal keeping
+            keeping = asyncio.ensure_future(keepalive.run(stop_keepalive, since=started))
+
+        # The keepalive's first look is one tick in: a run that ends sooner never needs it started.
+        keepalive_timer = asyncio.get_running_loop().call_later(keepalive.tick, begin_keepalive)
+        outcome: Optional[ExecutionOutcome] = None
         try:
             logger.info(
                 "run %s: %s started (attempt %d, %g s to run%s)", request.run_id, manifest.name, request.attempt,
                 budget.seconds, ", bounded by its deadline" if budget.by_deadline else "",
             )
-            # The started event goes out while the execution begins; the result waits for it.
-            started_sent = asyncio.ensure_future(outcomes.event(request, "started"))
+            # The started event goes out once the execution has run for STARTED_EVENT_DELAY (or at its first step):
+            # a run that ends sooner sends it with its result, in the same MULTI/EXEC, a round trip saved.
+            running = asyncio.ensure_future(execution.run())
             try:
-                outcome = await execution.run()
+                await asyncio.wait({running}, timeout=STARTED_EVENT_DELAY)
+            except asyncio.CancelledError:
+                running.cancel()
+                raise
+            if not running.done():
+                send_started()
+            try:
+                outcome = await running
             finally:
-                with contextlib.suppress(Exception):
-                    await started_sent
+                if outcome is None:
+                    send_started()  # it did start, even if it ended without a result
+                if started_sent is not None:
+                    with contextlib.suppress(Exception):
+                        await started_sent
         finally:
+            keepalive_timer.cancel()
             stop_keepalive.set()
-            with contextlib.suppress(Exception):
-                await keeping
+            if keeping is not None:
+                with contextlib.suppress(Exception):
+                    await keeping
             self._executions.pop(request.run_id, None)
             self._running.pop(request.run_id, None)
             self.metrics.in_flight -= 1
@@ -567,5 +597,5 @@ class Worker:
             return
         await outcomes.publish(
             entry_id, request, outcome, int(elapsed * 1000), redactor=redactor, lease=lease,
-            last_step=steps[-1] if steps else None,
+            last_step=steps[-1] if steps else None, started_event_at=started_at if started_sent is None else None,
         )

@@ -584,3 +584,23 @@ def test_a_stopping_worker_withdraws_from_the_registry(r, names, sidecar_factory
     sidecar.terminate()
     assert sidecar.process.wait(timeout=60) == 0
     assert not r.exists(key)
+
+
+def test_the_started_event_goes_out_while_a_run_executes_or_with_the_result_of_a_short_one(r, names, sidecar_factory):
+    sidecar_factory(SIDECAR_CONCURRENCY="1")
+    short = publish(r, names, "echo", {})
+    wait_result(r, names, short)
+    slow = publish(r, names, "echo", {"sleep": 1.0})
+    wait_for(lambda: [e for e in events_for(r, names, slow) if e["kind"] == "started"], 10, "the slow run's started event")
+    assert not results_for(r, names, slow), "the started event waited for the result"
+    wait_result(r, names, slow)
+    for run_id in (short, slow):
+        (event_id,) = [
+            entry_id for entry_id, fields in r.xrange(names.events)
+            if run_id in fields["payload"] and json.loads(fields["payload"])["kind"] == "started"
+        ]
+        (result_id,) = [entry_id for entry_id, fields in r.xrange(names.results) if run_id in fields["payload"]]
+        event_ms, result_ms = int(event_id.split("-")[0]), int(result_id.split("-")[0])
+        assert event_ms <= result_ms
+        if run_id == slow:
+            assert result_ms - event_ms >= 900, "the slow run's started event did not go out when it started"
