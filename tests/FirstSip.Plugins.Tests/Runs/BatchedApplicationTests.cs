@@ -2,6 +2,7 @@ using FirstSip.Plugins.Internal.Runs;
 using FirstSip.Plugins.Tests.Infrastructure;
 using FirstSip.Streams;
 using Microsoft.EntityFrameworkCore;
+using Microsoft.EntityFrameworkCore.Diagnostics;
 using Microsoft.Extensions.DependencyInjection;
 using StackExchange.Redis;
 
@@ -86,6 +87,48 @@ public sealed class BatchedApplicationTests(ServersFixture servers) : IDisposabl
         // The rejected run's started event was in the batch too: it is running, its result not applied.
         Assert.Equal(PluginRunStatus.Running, (await host.GetRequiredAsync(runs[3].RunId)).Status);
         Assert.Equal(4, await CountBriefingsAsync(host));
+    }
+
+    [Theory]
+    [InlineData(Db.Sqlite)]
+    [InlineData(Db.Postgres)]
+    public async Task AStartedEventAndItsResultInOneBatch_AreOneUpdate_AndWatchersSeeTheWholeTimeline(Db db)
+    {
+        await using var host = await TestHost.CreateAsync(servers, _plugins, Options(db, start: false));
+        var run = await host.StartRunAsync();
+        await host.UpdateRunAsync(run.RunId, r =>
+        {
+            r.Status = PluginRunStatus.Dispatched;
+            r.DispatchedAt = DateTimeOffset.UtcNow;
+        });
+        var dispatched = await host.GetRequiredAsync(run.RunId);
+        var hub = host.Services.GetRequiredService<RunUpdateHub>();
+        using var subscription = await hub.SubscribeAsync(run.RunId, CancellationToken.None);
+        using var updates = new EfEventCounter(
+            host.ConnectionString,
+            RelationalEventId.CommandExecuted,
+            where: static d => ((CommandExecutedEventData)d).Command.CommandText.TrimStart().StartsWith("UPDATE", StringComparison.OrdinalIgnoreCase));
+
+        await host.InScopeAsync(async sp =>
+        {
+            await host.Services.GetRequiredService<WorkerReportBatcher>().ApplyTogetherAsync(sp, [Started(run.RunId), Result(run.RunId, Briefing)], CancellationToken.None);
+            return true;
+        });
+
+        Assert.Equal(1, updates.Count);
+        var completed = await host.GetRequiredAsync(run.RunId);
+        Assert.Equal((PluginRunStatus.Completed, dispatched.Version + 2), (completed.Status, completed.Version));
+        Assert.InRange(completed.StartedAt!.Value, dispatched.DispatchedAt!.Value, completed.CompletedAt!.Value);
+
+        var seen = new List<PluginRunUpdate>();
+        while (subscription.Reader.TryRead(out var update))
+        {
+            seen.Add(update);
+        }
+
+        Assert.Contains(seen, u => u is { Kind: PluginRunUpdateKind.Progress, ProgressKind: "started", Status: PluginRunStatus.Running } && u.Version == dispatched.Version + 1);
+        Assert.Contains(seen, u => u is { Kind: PluginRunUpdateKind.Status, Status: PluginRunStatus.Running } && u.Version == dispatched.Version + 1);
+        Assert.Contains(seen, u => u is { Kind: PluginRunUpdateKind.Status, Status: PluginRunStatus.Completed } && u.Version == dispatched.Version + 2);
     }
 
     private static WorkerReport Result(Guid runId, string output) => WorkerReport.Of(

@@ -27,7 +27,7 @@ public sealed class StartBatchingTests(ServersFixture servers) : IDisposable
     public async Task StartsMadeWhileTheTableIsLocked_AreWrittenInAtMostTwoSaves(Db db)
     {
         await using var host = await TestHost.CreateAsync(servers, _plugins, new TestHostOptions { Db = db, Start = false });
-        using var saves = new SaveCounter(host.ConnectionString);
+        using var saves = new EfEventCounter(host.ConnectionString, CoreEventId.SaveChangesCompleted, weight: static d => ((SaveChangesCompletedEventData)d).EntitiesSavedCount);
 
         // Another writer holds the table: the first start's write waits for it, and every start made meanwhile gathers.
         await using var holder = host.Services.CreateAsyncScope();
@@ -53,7 +53,7 @@ public sealed class StartBatchingTests(ServersFixture servers) : IDisposable
 
         Assert.Equal(20, runs.Select(r => r.RunId).Distinct().Count());
         Assert.Equal(20, (await host.WithRunnerAsync(r => r.ListAsync(new PluginRunQuery()))).TotalCount);
-        Assert.Equal(20, saves.Entities);
+        Assert.Equal(20, saves.Total);
         Assert.InRange(saves.Count, 1, 2);
     }
 
@@ -96,62 +96,4 @@ public sealed class StartBatchingTests(ServersFixture servers) : IDisposable
 
     private static StartPluginRunRequest Echo() =>
         new() { PluginName = "echo", UserId = "42", Settings = new System.Text.Json.Nodes.JsonObject { ["topics"] = new System.Text.Json.Nodes.JsonArray("ai") } };
-
-    /// <summary>Counts EF Core's completed saves (and the entities they wrote) on one database.</summary>
-    private sealed class SaveCounter : IObserver<DiagnosticListener>, IObserver<KeyValuePair<string, object?>>, IDisposable
-    {
-        private readonly string _connectionString;
-        private readonly IDisposable _all;
-        private readonly List<IDisposable> _listeners = [];
-        private int _count;
-        private int _entities;
-
-        public SaveCounter(string connectionString)
-        {
-            _connectionString = connectionString;
-            _all = DiagnosticListener.AllListeners.Subscribe(this);
-        }
-
-        public int Count => Volatile.Read(ref _count);
-
-        public int Entities => Volatile.Read(ref _entities);
-
-        public void OnNext(DiagnosticListener value)
-        {
-            if (value.Name == DbLoggerCategory.Name)
-            {
-                lock (_listeners)
-                {
-                    _listeners.Add(value.Subscribe(this));
-                }
-            }
-        }
-
-        public void OnNext(KeyValuePair<string, object?> value)
-        {
-            if (value.Key == CoreEventId.SaveChangesCompleted.Name && value.Value is SaveChangesCompletedEventData data
-                && data.Context?.Database.GetConnectionString() == _connectionString)
-            {
-                Interlocked.Increment(ref _count);
-                Interlocked.Add(ref _entities, data.EntitiesSavedCount);
-            }
-        }
-
-        public void OnCompleted()
-        {
-        }
-
-        public void OnError(Exception error)
-        {
-        }
-
-        public void Dispose()
-        {
-            _all.Dispose();
-            lock (_listeners)
-            {
-                _listeners.ForEach(l => l.Dispose());
-            }
-        }
-    }
 }

@@ -140,12 +140,7 @@ internal sealed class RunDispatcher(
 
     private async Task<List<PluginRun>> ClaimAsync(RunDbContextAccessor db, DateTimeOffset now, CancellationToken cancellationToken)
     {
-        var candidates = await db.Runs.AsNoTracking()
-            .Where(r => r.Status == PluginRunStatus.Pending && (r.NextAttemptAt == null || r.NextAttemptAt <= now))
-            .OrderBy(r => r.CreatedAt)
-            .Take(options.Value.DispatchBatchSize)
-            .ToListAsync(cancellationToken)
-            .ConfigureAwait(false);
+        var candidates = await RunQueries.Of(db.Context).DueAsync(db.Context, now, options.Value.DispatchBatchSize, cancellationToken).ConfigureAwait(false);
         if (candidates.Count == 0)
         {
             return candidates;

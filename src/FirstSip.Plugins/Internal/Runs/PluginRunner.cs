@@ -592,8 +592,8 @@ internal sealed class PluginRunner(
         var scope = scopeFactory.CreateAsyncScope();
         await using (scope.ConfigureAwait(false))
         {
-            var accessor = scope.ServiceProvider.GetRequiredService<RunDbContextAccessor>();
-            return await accessor.Runs.AsNoTracking().FirstOrDefaultAsync(r => r.RunId == runId, cancellationToken).ConfigureAwait(false);
+            var context = scope.ServiceProvider.GetRequiredService<RunDbContextAccessor>().Context;
+            return await RunQueries.Of(context).ByIdAsync(context, runId, cancellationToken).ConfigureAwait(false);
         }
     }
 

@@ -13,9 +13,10 @@ namespace FirstSip.Plugins.Internal.Runs;
 /// concurrently, in shared batches (see <see cref="EntryBatcher{T}"/>): one transaction per batch, which reads the
 /// batch's runs in one query and then moves each run by its own conditional update, the events first (in the order they
 /// came), then the results. A run's <c>started</c> event and its result, which arrive together for a short run, so cost
-/// one commit between them instead of one each. Every try has a fresh scope, and transient database failures are
-/// retried in process while the readers keep renewing the entries. Watchers, metrics and logs hear of a batch once it
-/// is committed.
+/// one commit between them instead of one each, and one update: the result's transition moves a run that is still
+/// <c>dispatched</c> through <c>running</c> itself, so its started event, in the same batch, is not written separately.
+/// Every try has a fresh scope, and transient database failures are retried in process while the readers keep renewing
+/// the entries. Watchers, metrics and logs hear of a batch once it is committed.
 /// </summary>
 internal sealed class WorkerReportBatcher
 {
@@ -76,14 +77,17 @@ internal sealed class WorkerReportBatcher
         await using (transaction.ConfigureAwait(false))
         {
             // Read in the transaction: on SQLite it holds the write lock, so nothing moves these rows until the commit.
-            var ids = reports.Select(static r => r.RunId).Distinct().ToList();
-            var runs = await db.Runs.AsNoTracking().Where(r => ids.Contains(r.RunId))
-                .ToDictionaryAsync(static r => r.RunId, cancellationToken).ConfigureAwait(false);
+            var runs = await RunQueries.Of(db.Context)
+                .ByIdsAsync(db.Context, [.. reports.Select(static r => r.RunId).Distinct()], cancellationToken).ConfigureAwait(false);
+            var ending = reports.Where(static r => r.Result?.Attempt is not null).Select(static r => (r.RunId, r.Result!.Attempt!.Value)).ToHashSet();
             foreach (var report in reports)
             {
                 if (report.Event is { } evt)
                 {
-                    committed.Add(await ApplyEventAsync(db, evt, report.Id, runs.GetValueOrDefault(evt.PluginRunId), cancellationToken).ConfigureAwait(false));
+                    var run = runs.GetValueOrDefault(evt.PluginRunId);
+                    committed.Add(IsStartOfEnding(evt, run, ending)
+                        ? StartedWithItsResult(evt, report.Id, run!)
+                        : await ApplyEventAsync(db, evt, report.Id, run, cancellationToken).ConfigureAwait(false));
                 }
             }
 
@@ -111,6 +115,35 @@ internal sealed class WorkerReportBatcher
         }
     }
 
+    /// <summary>
+    /// Whether <paramref name="evt"/> starts a dispatched run whose result for the same attempt is in the batch (a run that
+    /// ended moments after it started): the result's transition then moves the run through <c>running</c> itself.
+    /// </summary>
+    private static bool IsStartOfEnding(PluginEvent evt, PluginRun? run, HashSet<(Guid, int)> ending) =>
+        evt.Kind == PluginEventKind.Started && evt.Attempt is { } attempt && run is { Status: PluginRunStatus.Dispatched } && run.Attempt == attempt
+        && ending.Contains((evt.PluginRunId, attempt));
+
+    /// <summary>
+    /// A started event whose run the batch's result moves through <c>running</c>: nothing to write; watchers get the
+    /// event as of the start the result records (its version), and the queue wait is measured.
+    /// </summary>
+    private Action StartedWithItsResult(PluginEvent evt, string eventId, PluginRun run)
+    {
+        var now = _timeProvider.GetUtcNow();
+        var wait = run.DispatchedAt is { } dispatchedAt ? now - dispatchedAt : (TimeSpan?)null;
+        var update = RunUpdates.FromEvent(evt, eventId, run, now) with { Status = PluginRunStatus.Running, Version = run.Version + 1 };
+        var plugin = run.PluginName;
+        return () =>
+        {
+            if (wait is { } queueWait)
+            {
+                PluginRunsMetrics.Record(_metrics.QueueWait, plugin, queueWait);
+            }
+
+            _hub.Publish(update);
+        };
+    }
+
     private Task ApplyOneAsync(WorkerReport report, CancellationToken cancellationToken) =>
         _retry.ExecuteAsync(report.Stream, report.Id, async token =>
         {
@@ -125,7 +158,7 @@ internal sealed class WorkerReportBatcher
 
                 var db = scope.ServiceProvider.GetRequiredService<RunDbContextAccessor>();
                 var evt = report.Event!;
-                var run = await db.Runs.AsNoTracking().FirstOrDefaultAsync(r => r.RunId == evt.PluginRunId, token).ConfigureAwait(false);
+                var run = await RunQueries.Of(db.Context).ByIdAsync(db.Context, evt.PluginRunId, token).ConfigureAwait(false);
                 var committed = await ApplyEventAsync(db, evt, report.Id, run, token).ConfigureAwait(false);
                 committed();
             }
