@@ -68,6 +68,31 @@ public sealed class RunStatementsTests(ServersFixture servers)
         Assert.Equivalent(ended, stored, strict: true);
     }
 
+    [Theory]
+    [InlineData(Db.Sqlite)]
+    [InlineData(Db.Postgres)]
+    public async Task AnInsert_WritesEveryColumnOfEveryRun_AsEfCoreReadsThem(Db db)
+    {
+        await using var context = await CreateAsync(db);
+        var at = new DateTimeOffset(2026, 12, 2, 7, 0, 0, 123, TimeSpan.Zero);
+        var full = new PluginRun
+        {
+            RunId = Guid.NewGuid(), PluginName = "echo", UserId = "42", Status = PluginRunStatus.Running, Settings = """{"topics":["ai"]}""",
+            Output = "{}", Error = "e", Attempt = 2, MaxAttempts = 3, IdempotencyKey = "k", CreatedAt = at, DispatchedAt = at.AddSeconds(1),
+            StartedAt = at.AddSeconds(2), CompletedAt = at.AddSeconds(3), Deadline = at.AddSeconds(4), QueueTimeoutSeconds = 60,
+            QueueDeadline = at.AddSeconds(5), ExpiresAt = at.AddSeconds(6), RequestId = "1-1", DispatchFailures = 1, StopSignalPending = true,
+            NextAttemptAt = at.AddSeconds(7), TimeoutSeconds = 30, LastStep = "s", TraceParent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+            SealedSecrets = "sealed", Version = 9,
+        };
+        var bare = new PluginRun { RunId = Guid.NewGuid(), PluginName = "echo", UserId = "7", Settings = "{}", CreatedAt = at };
+
+        await RunStatements.Of(context).InsertAsync(context, [full, bare], CancellationToken.None);
+
+        Assert.Equivalent(full, await ReadAsync(context, full.RunId), strict: true);
+        Assert.Equivalent(bare, await ReadAsync(context, bare.RunId), strict: true);
+        await Assert.ThrowsAsync<DbUpdateException>(() => RunStatements.Of(context).InsertAsync(context, [bare], CancellationToken.None));
+    }
+
     private static Task<PluginRun> ReadAsync(DbContext context, Guid runId) =>
         context.Set<PluginRun>().AsNoTracking().SingleAsync(r => r.RunId == runId);
 

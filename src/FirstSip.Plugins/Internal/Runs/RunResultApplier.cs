@@ -44,6 +44,8 @@ internal sealed class RunResultApplier(
     public const string MissingErrorText = "the plugin failed without an error message";
     private const int MaxConflicts = 20;
 
+    private readonly IPluginRunCompletionHandler[] _handlers = [.. completionHandlers];
+
     /// <summary>Applies one result in a transaction of its own (or the caller's open one), retrying version conflicts.</summary>
     public Task<ResultOutcome> ApplyAsync(PluginResult result, CancellationToken cancellationToken) =>
         ApplyAsync(result, Activity.Current?.Context ?? default, cancellationToken);
@@ -153,7 +155,9 @@ internal sealed class RunResultApplier(
             return new Applied(result, ResultOutcome.Duplicate, run, default, null, null);
         }
 
-        if (read is not null)
+        // A row the caller read is tracked only for completion handlers, which may change it and add their own rows.
+        var tracked = read is null || _handlers.Length > 0;
+        if (read is not null && tracked)
         {
             context.Attach(run);
         }
@@ -184,19 +188,23 @@ internal sealed class RunResultApplier(
             throw new DbUpdateConcurrencyException($"run {run.RunId} changed while its result was applied");
         }
 
-        context.ChangeTracker.DetectChanges();
-        context.ChangeTracker.AcceptAllChanges();
-        if (run.Status == PluginRunStatus.Completed)
+        if (tracked)
         {
-            var completed = new PluginRunCompletedContext(run, context);
-            foreach (var handler in completionHandlers)
+            context.ChangeTracker.DetectChanges();
+            context.ChangeTracker.AcceptAllChanges();
+            if (run.Status == PluginRunStatus.Completed)
             {
-                await handler.OnRunCompletedAsync(completed, cancellationToken).ConfigureAwait(false);
+                var completed = new PluginRunCompletedContext(run, context);
+                foreach (var handler in _handlers)
+                {
+                    await handler.OnRunCompletedAsync(completed, cancellationToken).ConfigureAwait(false);
+                }
             }
+
+            await context.SaveChangesAsync(cancellationToken).ConfigureAwait(false);
+            context.Entry(run).State = EntityState.Detached;
         }
 
-        await context.SaveChangesAsync(cancellationToken).ConfigureAwait(false);
-        context.Entry(run).State = EntityState.Detached;
         return new Applied(result, outcome, run, now, started, timedOut);
     }
 

@@ -45,16 +45,8 @@ internal sealed class RunStartBatcher
         var scope = _scopeFactory.CreateAsyncScope();
         await using (scope.ConfigureAwait(false))
         {
-            var db = scope.ServiceProvider.GetRequiredService<RunDbContextAccessor>();
-            db.Runs.AddRange(runs);
-            try
-            {
-                await db.Context.SaveChangesAsync(CancellationToken.None).ConfigureAwait(false);
-            }
-            finally
-            {
-                db.Context.ChangeTracker.Clear();
-            }
+            var context = scope.ServiceProvider.GetRequiredService<RunDbContextAccessor>().Context;
+            await RunStatements.Of(context).InsertAsync(context, runs, CancellationToken.None).ConfigureAwait(false);
         }
     }
 

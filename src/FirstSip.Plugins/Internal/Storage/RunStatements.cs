@@ -41,6 +41,8 @@ internal sealed class RunStatements
     private readonly string _startSql;
     private readonly string _startAttemptSql;
     private readonly string _requestIdSql;
+    private readonly (Column Column, System.Reflection.PropertyInfo Property)[] _row;
+    private readonly string _insertSql;
 
     private RunStatements(DbContext context)
     {
@@ -71,6 +73,11 @@ internal sealed class RunStatements
             _startedAt, _deadline, Of(nameof(PluginRun.CompletedAt)), Of(nameof(PluginRun.QueueDeadline)), _requestId, _dispatchFailures,
             _lastStep, _version,
         ];
+
+        // Every mapped column, for inserting whole rows.
+        _row = [.. entity.GetProperties().Select(property => (Of(property.Name), property.PropertyInfo
+            ?? throw new InvalidOperationException($"{nameof(PluginRun)}.{property.Name} has no CLR property")))];
+        _insertSql = $"INSERT INTO {tableSql} ({string.Join(", ", _row.Select(static c => c.Column.Sql))}) VALUES ";
 
         var p = Enumerable.Range(0, 20).Select(i => _sql.GenerateParameterNamePlaceholder(Name(i))).ToArray();
         var v = _version.Sql;
@@ -104,6 +111,37 @@ internal sealed class RunStatements
 
     /// <summary>The statements of <paramref name="context"/>'s model.</summary>
     public static RunStatements Of(DbContext context) => ByModel.GetValue(context.Model, _ => new RunStatements(context));
+
+    /// <summary>Inserts new runs (every column as the run has it) in one statement.</summary>
+    /// <exception cref="DbUpdateException">The database refused the rows (the provider's exception is inside).</exception>
+    public async Task InsertAsync(DbContext context, IReadOnlyList<PluginRun> runs, CancellationToken cancellationToken)
+    {
+        var sql = new StringBuilder(_insertSql);
+        var columns = new Column[runs.Count * _row.Length];
+        var values = new object?[columns.Length];
+        var index = 0;
+        foreach (var run in runs)
+        {
+            sql.Append(index == 0 ? "(" : ", (");
+            for (var i = 0; i < _row.Length; i++, index++)
+            {
+                sql.Append(i == 0 ? "" : ", ").Append(_sql.GenerateParameterNamePlaceholder(Name(index)));
+                columns[index] = _row[i].Column;
+                values[index] = _row[i].Property.GetValue(run);
+            }
+
+            sql.Append(')');
+        }
+
+        try
+        {
+            await ExecuteAsync(context, sql.ToString(), columns, values, cancellationToken).ConfigureAwait(false);
+        }
+        catch (DbException ex)
+        {
+            throw new DbUpdateException($"inserting {runs.Count} plugin run(s) failed: {ex.Message}", ex);
+        }
+    }
 
     /// <summary>Writes the row's transition columns from <paramref name="run"/> if its version is still <paramref name="expectedVersion"/>.</summary>
     /// <returns>Whether the row was written.</returns>
