@@ -1,9 +1,5 @@
-using FirstSip.Plugins.Internal.Storage;
 using FirstSip.Streams;
-using Microsoft.EntityFrameworkCore;
-using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
-using Microsoft.Extensions.Options;
 
 namespace FirstSip.Plugins.Internal.Runs;
 

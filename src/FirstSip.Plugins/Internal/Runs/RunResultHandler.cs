@@ -1,8 +1,6 @@
-using System.Diagnostics;
 using FirstSip.Plugins.Internal.Storage;
 using FirstSip.Streams;
 using Microsoft.EntityFrameworkCore;
-using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 
 namespace FirstSip.Plugins.Internal.Runs;

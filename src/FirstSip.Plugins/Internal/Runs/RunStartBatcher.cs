@@ -1,6 +1,5 @@
 using System.Globalization;
 using FirstSip.Plugins.Internal.Storage;
-using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 
