@@ -25,6 +25,7 @@ internal sealed class RunStatements
     private static readonly ConditionalWeakTable<IModel, RunStatements> ByModel = [];
 
     private readonly ISqlGenerationHelper _sql;
+    private (string Name, string Placeholder)[] _parameters = [];
     private readonly Column _runId;
     private readonly Column _status;
     private readonly Column _version;
@@ -35,7 +36,10 @@ internal sealed class RunStatements
     private readonly Column _lastStep;
     private readonly Column _requestId;
     private readonly Column _dispatchFailures;
-    private readonly Column[] _transition;
+    private readonly Column[] _transitionColumns;
+    private readonly Column[] _claimColumns;
+    private readonly Column[] _startColumns;
+    private readonly Column[] _requestIdColumns;
     private readonly string _transitionSql;
     private readonly string _claimSql;
     private readonly string _startSql;
@@ -67,29 +71,35 @@ internal sealed class RunStatements
         _lastStep = Of(nameof(PluginRun.LastStep));
         _requestId = Of(nameof(PluginRun.RequestId));
         _dispatchFailures = Of(nameof(PluginRun.DispatchFailures));
-        _transition =
+        Column[] transitionSet =
         [
             _status, Of(nameof(PluginRun.Output)), Of(nameof(PluginRun.Error)), _attempt, Of(nameof(PluginRun.NextAttemptAt)), _dispatchedAt,
             _startedAt, _deadline, Of(nameof(PluginRun.CompletedAt)), Of(nameof(PluginRun.QueueDeadline)), _requestId, _dispatchFailures,
             _lastStep, _version,
         ];
 
+        // Each statement's parameters, in the order of their values.
+        _transitionColumns = [.. transitionSet, _runId, _version];
+        _claimColumns = [_status, _dispatchedAt, _runId, _status, _version];
+        _startColumns = [_status, _startedAt, _deadline, _lastStep, _runId, _status, _status, _attempt];
+        _requestIdColumns = [_requestId, _dispatchFailures, _runId, _attempt, _status, _status];
+
         // Every mapped column, for inserting whole rows.
         _row = [.. entity.GetProperties().Select(property => (Of(property.Name), property.PropertyInfo
             ?? throw new InvalidOperationException($"{nameof(PluginRun)}.{property.Name} has no CLR property")))];
         _insertSql = $"INSERT INTO {tableSql} ({string.Join(", ", _row.Select(static c => c.Column.Sql))}) VALUES ";
 
-        var p = Enumerable.Range(0, 20).Select(i => _sql.GenerateParameterNamePlaceholder(Name(i))).ToArray();
+        var p = Parameters(transitionSet.Length + 2).Select(static n => n.Placeholder).ToArray();
         var v = _version.Sql;
 
         // The result's transition writes the whole row as the applier computed it, if the version is still the one it read.
         var transition = new StringBuilder($"UPDATE {tableSql} SET ");
-        for (var i = 0; i < _transition.Length; i++)
+        for (var i = 0; i < transitionSet.Length; i++)
         {
-            transition.Append(i == 0 ? "" : ", ").Append(_transition[i].Sql).Append(" = ").Append(p[i]);
+            transition.Append(i == 0 ? "" : ", ").Append(transitionSet[i].Sql).Append(" = ").Append(p[i]);
         }
 
-        var n = _transition.Length;
+        var n = transitionSet.Length;
         _transitionSql = transition.Append(" WHERE ").Append(_runId.Sql).Append(" = ").Append(p[n])
             .Append(" AND ").Append(v).Append(" = ").Append(p[n + 1]).ToString();
 
@@ -119,13 +129,14 @@ internal sealed class RunStatements
         var sql = new StringBuilder(_insertSql);
         var columns = new Column[runs.Count * _row.Length];
         var values = new object?[columns.Length];
+        var parameters = Parameters(columns.Length);
         var index = 0;
         foreach (var run in runs)
         {
             sql.Append(index == 0 ? "(" : ", (");
             for (var i = 0; i < _row.Length; i++, index++)
             {
-                sql.Append(i == 0 ? "" : ", ").Append(_sql.GenerateParameterNamePlaceholder(Name(index)));
+                sql.Append(i == 0 ? "" : ", ").Append(parameters[index].Placeholder);
                 columns[index] = _row[i].Column;
                 values[index] = _row[i].Property.GetValue(run);
             }
@@ -150,13 +161,9 @@ internal sealed class RunStatements
         object?[] values =
         [
             run.Status, run.Output, run.Error, run.Attempt, run.NextAttemptAt, run.DispatchedAt, run.StartedAt, run.Deadline,
-            run.CompletedAt, run.QueueDeadline, run.RequestId, run.DispatchFailures, run.LastStep, run.Version,
+            run.CompletedAt, run.QueueDeadline, run.RequestId, run.DispatchFailures, run.LastStep, run.Version, run.RunId, expectedVersion,
         ];
-        var columns = new Column[_transition.Length + 2];
-        _transition.CopyTo(columns, 0);
-        columns[^2] = _runId;
-        columns[^1] = _version;
-        return await ExecuteAsync(context, _transitionSql, columns, [.. values, run.RunId, expectedVersion], cancellationToken).ConfigureAwait(false) == 1;
+        return await ExecuteAsync(context, _transitionSql, _transitionColumns, values, cancellationToken).ConfigureAwait(false) == 1;
     }
 
     /// <summary>Claims a pending run at <paramref name="version"/> for dispatch.</summary>
@@ -165,7 +172,7 @@ internal sealed class RunStatements
         await ExecuteAsync(
             context,
             _claimSql,
-            [_status, _dispatchedAt, _runId, _status, _version],
+            _claimColumns,
             [PluginRunStatus.Dispatched, dispatchedAt, runId, PluginRunStatus.Pending, version],
             cancellationToken).ConfigureAwait(false) == 1;
 
@@ -178,11 +185,10 @@ internal sealed class RunStatements
         DbContext context, Guid runId, int? attempt, bool restart, DateTimeOffset now, DateTimeOffset deadline, string? step, CancellationToken cancellationToken)
     {
         var also = restart ? PluginRunStatus.Running : PluginRunStatus.Dispatched;
-        Column[] columns = [_status, _startedAt, _deadline, _lastStep, _runId, _status, _status, _attempt];
-        object?[] values = [PluginRunStatus.Running, (DateTimeOffset?)now, (DateTimeOffset?)deadline, step, runId, PluginRunStatus.Dispatched, also, attempt];
-        return attempt is null
-            ? await ExecuteAsync(context, _startSql, columns[..7], values[..7], cancellationToken).ConfigureAwait(false) == 1
-            : await ExecuteAsync(context, _startAttemptSql, columns, values, cancellationToken).ConfigureAwait(false) == 1;
+        object?[] values = attempt is { } a
+            ? [PluginRunStatus.Running, now, deadline, step, runId, PluginRunStatus.Dispatched, also, a]
+            : [PluginRunStatus.Running, now, deadline, step, runId, PluginRunStatus.Dispatched, also];
+        return await ExecuteAsync(context, attempt is null ? _startSql : _startAttemptSql, _startColumns, values, cancellationToken).ConfigureAwait(false) == 1;
     }
 
     /// <summary>Records the entry id of <paramref name="attempt"/>'s request, and clears the dispatch failure count.</summary>
@@ -190,27 +196,44 @@ internal sealed class RunStatements
         ExecuteAsync(
             context,
             _requestIdSql,
-            [_requestId, _dispatchFailures, _runId, _attempt, _status, _status],
+            _requestIdColumns,
             [entryId, 0, runId, attempt, PluginRunStatus.Dispatched, PluginRunStatus.Running],
             cancellationToken);
 
+    /// <summary>Runs <paramref name="sql"/> with a parameter per value, made by <paramref name="columns"/>' mapping of the same index.</summary>
     private Task<int> ExecuteAsync(DbContext context, string sql, Column[] columns, object?[] values, CancellationToken cancellationToken)
     {
         using var factory = context.Database.GetDbConnection().CreateCommand();
+        var names = Parameters(values.Length);
         var parameters = new DbParameter[values.Length];
         for (var i = 0; i < values.Length; i++)
         {
-            parameters[i] = columns[i].Mapping.CreateParameter(factory, _sql.GenerateParameterName(Name(i)), values[i], nullable: true);
+            parameters[i] = columns[i].Mapping.CreateParameter(factory, names[i].Name, values[i], nullable: true);
         }
 
         return context.Database.ExecuteSqlRawAsync(sql, parameters, cancellationToken);
     }
 
-    private static string Name(int index) => index switch
+    /// <summary>At least <paramref name="count"/> parameter names (<c>p0</c>, <c>p1</c>, ...) as the provider writes them, made once.</summary>
+    private (string Name, string Placeholder)[] Parameters(int count)
     {
-        0 => "p0", 1 => "p1", 2 => "p2", 3 => "p3", 4 => "p4", 5 => "p5", 6 => "p6", 7 => "p7", 8 => "p8", 9 => "p9",
-        _ => string.Create(System.Globalization.CultureInfo.InvariantCulture, $"p{index}"),
-    };
+        var known = _parameters;
+        if (known.Length >= count)
+        {
+            return known;
+        }
+
+        var grown = new (string Name, string Placeholder)[Math.Max(count, known.Length * 2)];
+        known.CopyTo(grown, 0);
+        for (var i = known.Length; i < grown.Length; i++)
+        {
+            var name = string.Create(System.Globalization.CultureInfo.InvariantCulture, $"p{i}");
+            grown[i] = (_sql.GenerateParameterName(name), _sql.GenerateParameterNamePlaceholder(name));
+        }
+
+        _parameters = grown; // a race grows it twice, to the same names
+        return grown;
+    }
 
     private sealed record Column(string Sql, RelationalTypeMapping Mapping);
 }
