@@ -4,8 +4,8 @@ Everything runs on private servers started here: a redis-server, a throw-away Po
 (SIDECAR_CONCURRENCY slots) and, for the peer, a Celery prefork worker of the same size on the same Redis
 (broker and result backend). The .NET host (benchmarks/FirstSip.Benchmarks.EndToEnd) posts runs through
 IPluginRunner from --callers concurrent callers. Printed: runs/s end to end, start-to-completed p50/p99 at idle,
-CPU per run of the sidecar (its own process and its pool processes) and of the Celery worker (main and pool
-processes), and the ratios FirstSip / Celery. Figures also go to .run/bench-e2e/latest.json.
+CPU per run of the sidecar (its own process and its pool processes), of the Celery worker (main and pool
+processes) and of the servers (Redis; PostgreSQL with its backends), and the ratios FirstSip / Celery. Figures also go to .run/bench-e2e/latest.json.
 Only ratios measured in one run mean anything on a shared machine.
 """
 
@@ -23,7 +23,7 @@ import sys
 import tempfile
 import time
 import urllib.request
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 HERE = os.path.join(ROOT, "benchmarks", "e2e")
@@ -89,9 +89,13 @@ class Processes:
             self.stop(process)
 
 
-def start_postgres(procs: Processes, work: str) -> str:
-    bindir = os.environ.get("FIRSTSIP_PG_BIN") or sorted(
+def pg_bindir() -> str:
+    return os.environ.get("FIRSTSIP_PG_BIN") or sorted(
         os.path.join("/usr/lib/postgresql", v, "bin") for v in os.listdir("/usr/lib/postgresql"))[-1]
+
+
+def start_postgres(procs: Processes, work: str, statements: bool) -> Tuple[str, subprocess.Popen]:
+    bindir = pg_bindir()
     data = os.path.join(work, "pg")
     user = "postgres" if os.geteuid() == 0 else None
     os.makedirs(data)
@@ -105,9 +109,10 @@ def start_postgres(procs: Processes, work: str) -> str:
                     "--no-locale", "--no-sync"], check=True, capture_output=True, cwd=work, **run_as)
     port = free_port()
     # The soak harness's settings: fsync off, synchronous_commit on.
-    procs.start("postgres", [os.path.join(bindir, "postgres"), "-D", data, "-p", str(port), "-k", work,
+    server = procs.start("postgres", [os.path.join(bindir, "postgres"), "-D", data, "-p", str(port), "-k", work,
                              "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off", "-c", "full_page_writes=off",
-                             "-c", "max_connections=200"], cwd=work, **run_as)
+                             "-c", "max_connections=200"]
+                      + (["-c", "shared_preload_libraries=pg_stat_statements"] if statements else []), cwd=work, **run_as)
 
     def answers() -> bool:
         return subprocess.run([os.path.join(bindir, "psql"), "-h", "127.0.0.1", "-p", str(port), "-U", "postgres",
@@ -116,7 +121,21 @@ def start_postgres(procs: Processes, work: str) -> str:
     wait_until("PostgreSQL to answer", answers)
     subprocess.run([os.path.join(bindir, "psql"), "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", "-c",
                     "create database bench"], check=True, capture_output=True)
-    return f"Host=127.0.0.1;Port={port};Database=bench;Username=postgres"
+    if statements:
+        subprocess.run([os.path.join(bindir, "psql"), "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", "-d", "bench",
+                        "-c", "create extension pg_stat_statements"], check=True, capture_output=True)
+    return f"Host=127.0.0.1;Port={port};Database=bench;Username=postgres", server
+
+
+def write_statements(connection: str, path: str) -> None:
+    """Writes pg_stat_statements (calls, rows, execution time: what each statement cost the server) to ``path``."""
+    port = connection.split("Port=")[1].split(";")[0]
+    query = ("select calls, rows, round(total_exec_time::numeric, 1) as exec_ms, "
+             "left(regexp_replace(query, '\\s+', ' ', 'g'), 160) as statement "
+             "from pg_stat_statements order by total_exec_time desc limit 40")
+    with open(path, "w", encoding="utf-8") as out:
+        subprocess.run([os.path.join(pg_bindir(), "psql"), "-h", "127.0.0.1", "-p", port, "-U", "postgres", "-d", "bench", "-c", query],
+                       stdout=out, stderr=subprocess.STDOUT)
 
 
 def sidecar_cpu(pid: int) -> Dict[str, float]:
@@ -125,14 +144,25 @@ def sidecar_cpu(pid: int) -> Dict[str, float]:
             "pool": cpu_seconds(pid, reaped=True) - cpu_seconds(pid) + sum(cpu_seconds(p) for p in children(pid))}
 
 
-def run_host(args, redis: str, db: str, connection: str, sidecar_pid: int, logs: str) -> Dict:
+def tree_cpu(pid: int) -> float:
+    """A server's CPU with its children's, live and exited (PostgreSQL's backends)."""
+    return cpu_seconds(pid, reaped=True) + sum(cpu_seconds(p) for p in children(pid))
+
+
+def servers_cpu(servers: Dict[str, int]) -> Dict[str, float]:
+    return {name: tree_cpu(pid) for name, pid in servers.items()}
+
+
+def run_host(args, redis: str, db: str, connection: str, sidecar_pid: int, logs: str, servers: Dict[str, int]) -> Dict:
     before = sidecar_cpu(sidecar_pid)
+    servers_before = servers_cpu(servers)
     argv = ["dotnet", HOST_DLL, "--redis", redis, "--db", db, "--connection", connection,
             "--plugins", os.path.join(HERE, "plugins"), "--runs", str(args.runs), "--callers", str(args.callers),
             "--idle", str(args.idle), "--warmup", str(args.warmup)]
     with open(os.path.join(logs, f"host-{db}.log"), "ab") as log:
         out = subprocess.run(argv, stdout=subprocess.PIPE, stderr=log, timeout=1800)
     after = sidecar_cpu(sidecar_pid)
+    servers_after = servers_cpu(servers)
     lines = [line for line in out.stdout.decode().splitlines() if line.startswith("{")]
     if out.returncode != 0 or not lines:
         raise SystemExit(f"bench-e2e: the .NET host failed ({db}); see {logs}/host-{db}.log")
@@ -141,10 +171,12 @@ def run_host(args, redis: str, db: str, connection: str, sidecar_pid: int, logs:
     pool = after["pool"] - before["pool"]
     figures["cpu_ms_per_run_worker"] = round(worker * 1000 / figures["all_runs"], 3)
     figures["cpu_ms_per_run_with_pool"] = round((worker + pool) * 1000 / figures["all_runs"], 3)
+    for name in servers:
+        figures[f"{name}_cpu_ms_per_run"] = round((servers_after[name] - servers_before[name]) * 1000 / figures["all_runs"], 3)
     return figures
 
 
-def run_celery(args, redis_url: str, procs: Processes, logs: str) -> Dict:
+def run_celery(args, redis_url: str, redis_pid: int, procs: Processes, logs: str) -> Dict:
     env = dict(os.environ, BENCH_REDIS_URL=redis_url, PYTHONPATH=HERE)
     worker = procs.start("celery", [PYTHON, "-m", "celery", "-A", "celery_peer", "worker", "--pool=prefork",
                                     f"--concurrency={args.concurrency}", "-l", "WARNING", "--without-gossip",
@@ -156,17 +188,20 @@ def run_celery(args, redis_url: str, procs: Processes, logs: str) -> Dict:
         return cpu_seconds(worker.pid, reaped=True) + sum(cpu_seconds(p) for p in children(worker.pid))
 
     before = total()
+    redis_before = tree_cpu(redis_pid)
     out = subprocess.run([PYTHON, os.path.join(HERE, "celery_peer.py"), "--runs", str(args.runs), "--callers",
                           str(args.callers), "--idle", str(args.idle), "--warmup", str(args.warmup)],
                          env=env, cwd=HERE, stdout=subprocess.PIPE, stderr=open(os.path.join(logs, "celery-client.log"), "ab"),
                          timeout=1800)
     after = total()
+    redis_after = tree_cpu(redis_pid)
     procs.stop(worker)
     lines = [line for line in out.stdout.decode().splitlines() if line.startswith("{")]
     if out.returncode != 0 or not lines:
         raise SystemExit(f"bench-e2e: the Celery client failed; see {logs}/celery-client.log")
     figures = json.loads(lines[-1])
     figures["cpu_ms_per_run_with_pool"] = round((after - before) * 1000 / figures["all_runs"], 3)
+    figures["redis_cpu_ms_per_run"] = round((redis_after - redis_before) * 1000 / figures["all_runs"], 3)
     return figures
 
 
@@ -180,6 +215,8 @@ def main() -> int:
                              "until the JIT is quiet, Celery runs one (default 1000)")
     parser.add_argument("--concurrency", type=int, default=2, help="sidecar slots and Celery pool size (default 2)")
     parser.add_argument("--skip", action="append", default=[], choices=["sqlite", "postgres", "celery"])
+    parser.add_argument("--pg-statements", action="store_true",
+                        help="load pg_stat_statements and write what each statement cost to postgres-statements.txt")
     parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", help="an extra sidecar variable")
     args = parser.parse_args()
 
@@ -192,7 +229,7 @@ def main() -> int:
     results: Dict[str, Dict] = {}
     try:
         redis_port = free_port()
-        procs.start("redis", ["redis-server", "--port", str(redis_port), "--bind", "127.0.0.1", "--save", "",
+        redis_server = procs.start("redis", ["redis-server", "--port", str(redis_port), "--bind", "127.0.0.1", "--save", "",
                               "--appendonly", "no"])
         wait_until("redis to answer", lambda: subprocess.run(["redis-cli", "-p", str(redis_port), "ping"],
                                                              capture_output=True).returncode == 0)
@@ -217,17 +254,20 @@ def main() -> int:
         if "sqlite" not in args.skip:
             print("==> FirstSip, SQLite history", file=sys.stderr, flush=True)
             results["sqlite"] = run_host(args, redis, "sqlite", f"Data Source={os.path.join(work, 'bench.db')}",
-                                         sidecar.pid, logs)
+                                         sidecar.pid, logs, {"redis": redis_server.pid})
             print(json.dumps(results["sqlite"]), file=sys.stderr, flush=True)
         if "postgres" not in args.skip:
             print("==> FirstSip, PostgreSQL history", file=sys.stderr, flush=True)
-            connection = start_postgres(procs, os.path.join(work, "pgwork"))
-            results["postgres"] = run_host(args, redis, "postgres", connection, sidecar.pid, logs)
+            connection, postgres = start_postgres(procs, os.path.join(work, "pgwork"), args.pg_statements)
+            results["postgres"] = run_host(args, redis, "postgres", connection, sidecar.pid, logs,
+                                           {"redis": redis_server.pid, "postgres": postgres.pid})
+            if args.pg_statements:
+                write_statements(connection, os.path.join(logs, "postgres-statements.txt"))
             print(json.dumps(results["postgres"]), file=sys.stderr, flush=True)
         procs.stop(sidecar)
         if "celery" not in args.skip:
             print("==> Celery 5.2, prefork pool, Redis broker and result backend", file=sys.stderr, flush=True)
-            results["celery"] = run_celery(args, f"redis://127.0.0.1:{redis_port}/1", procs, logs)
+            results["celery"] = run_celery(args, f"redis://127.0.0.1:{redis_port}/1", redis_server.pid, procs, logs)
             print(json.dumps(results["celery"]), file=sys.stderr, flush=True)
     finally:
         procs.stop_all()
@@ -240,8 +280,8 @@ def main() -> int:
     shutil.copy(os.path.join(logs, "figures.json"), os.path.join(ROOT, ".run", "bench-e2e", "latest.json"))
 
     celery: Optional[Dict] = results.get("celery")
-    print(f"| system | runs/s ({args.runs} runs, {args.callers} callers) | vs Celery | idle p50 | idle p99 | worker CPU per run | app CPU per run |")
-    print("| --- | --- | --- | --- | --- | --- | --- |")
+    print(f"| system | runs/s ({args.runs} runs, {args.callers} callers) | vs Celery | idle p50 | idle p99 | worker CPU per run | app CPU per run | servers' CPU per run |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
     for key, label in (("sqlite", "FirstSip, SQLite"), ("postgres", "FirstSip, PostgreSQL"), ("celery", "Celery 5.2")):
         figures = results.get(key)
         if figures is None:
@@ -250,8 +290,10 @@ def main() -> int:
         cpu = (f"{figures['cpu_ms_per_run_worker']:.2f} ms worker, {figures['cpu_ms_per_run_with_pool']:.2f} ms with pool"
                if "cpu_ms_per_run_worker" in figures else f"{figures['cpu_ms_per_run_with_pool']:.2f} ms worker and pool")
         app = f"{figures['app_cpu_ms_per_run']:.2f} ms" if "app_cpu_ms_per_run" in figures else "-"
+        servers = ", ".join(f"{name} {figures[f'{name}_cpu_ms_per_run']:.2f} ms" for name in ("redis", "postgres")
+                            if f"{name}_cpu_ms_per_run" in figures)
         print(f"| {label} | {figures['runs_per_second']:.1f} | {ratio} | {figures['idle_p50_ms']:.1f} ms | "
-              f"{figures['idle_p99_ms']:.1f} ms | {cpu} | {app} |")
+              f"{figures['idle_p99_ms']:.1f} ms | {cpu} | {app} | {servers} |")
     return 0
 
 

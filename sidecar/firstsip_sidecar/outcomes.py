@@ -84,11 +84,10 @@ class Outcomes:
 
     def _event_fields(
         self, request: PluginRequest, kind: str, *, step: Optional[str] = None, message: Optional[str] = None,
-        at: Optional[int] = None,
     ) -> Dict[str, str]:
         return protocol.event_fields(
             request.run_id, kind, worker=self.consumer, attempt=request.attempt, step=step, message=message,
-            traceparent=child_traceparent(request.traceparent), at=at,
+            traceparent=child_traceparent(request.traceparent),
         )
 
     async def publish(
@@ -100,7 +99,7 @@ class Outcomes:
         redactor: Optional[Redactor] = None,
         last_step: Optional[str] = None,
         lease: Optional["Lease"] = None,
-        started_event_at: Optional[int] = None,
+        started_at: Optional[int] = None,
     ) -> None:
         """Publishes the result, acknowledges the request and writes the ``done`` key, atomically.
 
@@ -108,8 +107,8 @@ class Outcomes:
         :param last_step: the last step the execution reported, sent as the result's ``last_step``
             (progress events travel on another stream and may be applied after the result).
         :param lease: the run's lease, released (if still this worker's) in the same MULTI/EXEC.
-        :param started_event_at: when set (unix ms), the run's ``started`` event, at that time, goes first in
-            the same MULTI/EXEC (an execution that ended before its started event went out on its own).
+        :param started_at: when set (unix ms), the result carries when the execution began, standing for its
+            ``started`` event (an execution that ended before that event went out).
         :raises redis.exceptions.RedisError: Redis stayed unreachable for longer than the claim
             timeout; the request stays pending and another delivery runs it again.
         """
@@ -122,14 +121,14 @@ class Outcomes:
             last_step = redactor.values(last_step)
         fields = protocol.result_fields(
             request.run_id, outcome, worker=self.consumer, attempt=request.attempt,
-            duration_ms=duration_ms, traceparent=traceparent, last_step=last_step,
+            duration_ms=duration_ms, traceparent=traceparent, last_step=last_step, started_at=started_at,
         )
         size = len(fields["payload"].encode("utf-8"))
         if size > self.settings.max_result_bytes:
             outcome = ExecutionOutcome.failed(f"output too large ({size} bytes, limit {self.settings.max_result_bytes})")
             fields = protocol.result_fields(
                 request.run_id, outcome, worker=self.consumer, attempt=request.attempt,
-                duration_ms=duration_ms, traceparent=traceparent, last_step=last_step,
+                duration_ms=duration_ms, traceparent=traceparent, last_step=last_step, started_at=started_at,
             )
         done = protocol.done_value(outcome, request.attempt)
         delay = 0.2
@@ -137,8 +136,6 @@ class Outcomes:
         while True:
             try:
                 async with self.client.pipeline(transaction=True) as pipe:
-                    if started_event_at is not None:
-                        pipe.xadd(self.settings.events_stream, self._event_fields(request, "started", at=started_event_at))
                     pipe.xadd(self.settings.results_stream, fields)
                     pipe.xack(self.settings.requests_stream, self.settings.worker_group, entry_id)
                     pipe.eval(_WRITE_DONE, 1, self._key(request.run_id, "done"), done, protocol.DONE_TTL_MS)

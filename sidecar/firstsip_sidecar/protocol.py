@@ -189,11 +189,13 @@ def result_fields(
     duration_ms: Optional[int] = None,
     traceparent: Optional[str] = None,
     last_step: Optional[str] = None,
+    started_at: Optional[int] = None,
 ) -> Dict[str, str]:
     """The fields of a ``plugin:results`` entry for an outcome.
 
     A failed result carries ``retryable`` and ``kind`` (``timed_out``, ``not_started``,
     ``cancelled`` or ``failed``), and ``retry_delay_ms`` when the plugin asked for a delay.
+    ``started_at`` (unix ms) stands for the run's ``started`` event when that was not sent.
     """
     payload: ResultPayload = {
         "plugin_run_id": run_id,
@@ -219,6 +221,8 @@ def result_fields(
         fields["traceparent"] = traceparent
     if last_step:
         fields["last_step"] = last_step
+    if started_at is not None:
+        fields["started_at"] = str(started_at)
     return fields
 
 
@@ -231,19 +235,17 @@ def event_fields(
     step: Optional[str] = None,
     message: Optional[str] = None,
     traceparent: Optional[str] = None,
-    at: Optional[int] = None,
 ) -> Dict[str, str]:
     """The fields of a ``plugin:events`` entry (``started``, ``step`` or ``heartbeat``).
 
-    ``traceparent``, when given, puts the event in the run's trace, like the result; ``at`` (unix
-    ms) is when it happened, now by default.
+    ``traceparent``, when given, puts the event in the run's trace, like the result.
     """
     payload: EventPayload = {
         "plugin_run_id": run_id,
         "kind": kind,  # type: ignore[typeddict-item]
         "step": step,
         "message": message,
-        "at": now_ms() if at is None else at,
+        "at": now_ms(),
     }
     fields = {
         "payload": json.dumps(payload, ensure_ascii=False, separators=(",", ":")),

@@ -84,6 +84,9 @@ class Settings:
     :param max_deliveries: deliveries after which an entry is dead-lettered
         (``SIDECAR_MAX_DELIVERIES``, default 5).
     :param heartbeat_seconds: interval of ``heartbeat`` events (``SIDECAR_HEARTBEAT_SECONDS``, default 5).
+    :param started_event_delay_seconds: how long an execution runs before its ``started`` event goes
+        out on its own (``SIDECAR_STARTED_EVENT_DELAY_SECONDS``, default 0.01); an execution that ends
+        sooner sends no started event, its result carries ``started_at`` instead.
     :param shutdown_grace_seconds: how long SIGTERM lets running executions finish before they
         are killed (``SIDECAR_SHUTDOWN_GRACE_SECONDS``, default 30).
     :param block_seconds: how long one blocking read waits (``SIDECAR_BLOCK_SECONDS``, default 1).
@@ -120,6 +123,7 @@ class Settings:
     claim_timeout_seconds: float = 60.0
     max_deliveries: int = 5
     heartbeat_seconds: float = 5.0
+    started_event_delay_seconds: float = 0.01
     shutdown_grace_seconds: float = 30.0
     block_seconds: float = 1.0
     max_result_bytes: int = 1_048_576
@@ -220,6 +224,7 @@ class Settings:
             claim_timeout_seconds=number("SIDECAR_CLAIM_TIMEOUT_SECONDS", 60.0, 0.2),
             max_deliveries=integer("SIDECAR_MAX_DELIVERIES", 5, 1),
             heartbeat_seconds=number("SIDECAR_HEARTBEAT_SECONDS", 5.0, 0.05),
+            started_event_delay_seconds=number("SIDECAR_STARTED_EVENT_DELAY_SECONDS", 0.01, 0.0),
             shutdown_grace_seconds=number("SIDECAR_SHUTDOWN_GRACE_SECONDS", 30.0, 0.0),
             block_seconds=number("SIDECAR_BLOCK_SECONDS", 1.0, 0.01),
             max_result_bytes=integer("SIDECAR_MAX_RESULT_BYTES", 1_048_576, 1024),

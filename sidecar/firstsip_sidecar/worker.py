@@ -54,9 +54,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("firstsip.worker")
 
-STARTED_EVENT_DELAY = 0.01
-"""Seconds an execution runs before its ``started`` event is sent on its own (see :meth:`Worker._execute`)."""
-
 EntryId = Union[str, bytes]
 
 
@@ -558,11 +555,11 @@ class Worker:
                 "run %s: %s started (attempt %d, %g s to run%s)", request.run_id, manifest.name, request.attempt,
                 budget.seconds, ", bounded by its deadline" if budget.by_deadline else "",
             )
-            # The started event goes out once the execution has run for STARTED_EVENT_DELAY (or at its first step):
-            # a run that ends sooner sends it with its result, in the same MULTI/EXEC, a round trip saved.
+            # The started event goes out once the execution has run for a moment (or at its first step): a run that
+            # ends sooner sends none; its result carries the start (started_at) instead.
             running = asyncio.ensure_future(execution.run())
             try:
-                await asyncio.wait({running}, timeout=STARTED_EVENT_DELAY)
+                await asyncio.wait({running}, timeout=self.settings.started_event_delay_seconds)
             except asyncio.CancelledError:
                 running.cancel()
                 raise
@@ -597,5 +594,5 @@ class Worker:
             return
         await outcomes.publish(
             entry_id, request, outcome, int(elapsed * 1000), redactor=redactor, lease=lease,
-            last_step=steps[-1] if steps else None, started_event_at=started_at if started_sent is None else None,
+            last_step=steps[-1] if steps else None, started_at=started_at if started_sent is None else None,
         )

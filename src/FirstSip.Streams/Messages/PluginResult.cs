@@ -38,6 +38,12 @@ public sealed record PluginResult
     /// </summary>
     public string? LastStep { get; init; }
 
+    /// <summary>
+    /// Gets when the execution began (<c>started_at</c>), if the worker said: a worker sends it instead of the run's
+    /// <c>started</c> event for an execution that ended moments after it began.
+    /// </summary>
+    public DateTimeOffset? StartedAt { get; init; }
+
     /// <summary>Gets the consumer name of the worker that ran the plugin, if reported.</summary>
     public string? Worker { get; init; }
 }

@@ -17,6 +17,9 @@ public sealed class PluginResultCodec : IStreamEntryCodec<PluginResult>, IPayloa
     // A year: longer delays are treated as none, rather than overflowing a schedule.
     private const long MaxRetryDelayMilliseconds = 366L * 24 * 3600 * 1000;
 
+    // DateTimeOffset.MaxValue in unix milliseconds: a started_at beyond it is treated as absent.
+    private const long MaxUnixMilliseconds = 253_402_300_799_999;
+
     /// <summary>Gets the shared instance.</summary>
     public static PluginResultCodec Instance { get; } = new();
 
@@ -49,7 +52,7 @@ public sealed class PluginResultCodec : IStreamEntryCodec<PluginResult>, IPayloa
         });
 
         var count = 2 + (message.Attempt.HasValue ? 1 : 0) + (message.DurationMs.HasValue ? 1 : 0) + (message.Worker is null ? 0 : 1)
-            + (message.LastStep is null ? 0 : 1);
+            + (message.LastStep is null ? 0 : 1) + (message.StartedAt.HasValue ? 1 : 0);
         var fields = new NameValueEntry[count + reserve];
         var i = 0;
         fields[i++] = new(WireFields.Payload, payload);
@@ -71,7 +74,12 @@ public sealed class PluginResultCodec : IStreamEntryCodec<PluginResult>, IPayloa
 
         if (message.LastStep is { } lastStep)
         {
-            fields[i] = new(WireFields.LastStep, lastStep);
+            fields[i++] = new(WireFields.LastStep, lastStep);
+        }
+
+        if (message.StartedAt is { } startedAt)
+        {
+            fields[i] = new(WireFields.StartedAt, startedAt.ToUnixTimeMilliseconds());
         }
 
         return fields;
@@ -126,6 +134,9 @@ public sealed class PluginResultCodec : IStreamEntryCodec<PluginResult>, IPayloa
             DurationMs = fields.GetInt64(WireJson.DurationMs) ?? payload.GetInt64("duration_ms"u8),
             Worker = fields.GetString(WireJson.Worker) ?? payload.GetString("worker"u8),
             LastStep = fields.GetString(WireJson.LastStep),
+            StartedAt = fields.GetInt64(WireJson.StartedAt) is { } startedAt and >= 0 and <= MaxUnixMilliseconds
+                ? DateTimeOffset.FromUnixTimeMilliseconds(startedAt)
+                : null,
         };
         return StreamDecodeResult<PluginResult>.Success(result, runId);
     }

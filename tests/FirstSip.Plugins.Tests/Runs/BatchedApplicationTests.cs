@@ -131,6 +131,51 @@ public sealed class BatchedApplicationTests(ServersFixture servers) : IDisposabl
         Assert.Contains(seen, u => u is { Kind: PluginRunUpdateKind.Status, Status: PluginRunStatus.Completed } && u.Version == dispatched.Version + 2);
     }
 
+    [Theory]
+    [InlineData(Db.Sqlite)]
+    [InlineData(Db.Postgres)]
+    public async Task AResultThatCarriesItsStart_MovesTheRunThroughRunningAtThatTime_InOneUpdate(Db db)
+    {
+        await using var host = await TestHost.CreateAsync(servers, _plugins, Options(db, start: false));
+        var run = await host.StartRunAsync();
+        var dispatchedAt = DateTimeOffset.FromUnixTimeMilliseconds(DateTimeOffset.UtcNow.AddSeconds(-2).ToUnixTimeMilliseconds());
+        await host.UpdateRunAsync(run.RunId, r =>
+        {
+            r.Status = PluginRunStatus.Dispatched;
+            r.DispatchedAt = dispatchedAt;
+        });
+        var dispatched = await host.GetRequiredAsync(run.RunId);
+        var hub = host.Services.GetRequiredService<RunUpdateHub>();
+        using var subscription = await hub.SubscribeAsync(run.RunId, CancellationToken.None);
+        using var updates = new EfEventCounter(
+            host.ConnectionString,
+            RelationalEventId.CommandExecuted,
+            where: static d => ((CommandExecutedEventData)d).Command.CommandText.TrimStart().StartsWith("UPDATE", StringComparison.OrdinalIgnoreCase));
+
+        var startedAt = dispatchedAt.AddMilliseconds(1500);
+        var result = Result(run.RunId, Briefing);
+        result = WorkerReport.Of(
+            new StreamMessage<PluginResult> { Id = result.Id, StreamName = result.Stream, Message = result.Result! with { StartedAt = startedAt, DurationMs = 5 } },
+            default);
+        await host.InScopeAsync(async sp =>
+        {
+            await host.Services.GetRequiredService<WorkerReportBatcher>().ApplyTogetherAsync(sp, [result], CancellationToken.None);
+            return true;
+        });
+
+        Assert.Equal(1, updates.Count);
+        var completed = await host.GetRequiredAsync(run.RunId);
+        Assert.Equal((PluginRunStatus.Completed, dispatched.Version + 2, startedAt), (completed.Status, completed.Version, completed.StartedAt));
+        var seen = new List<PluginRunUpdate>();
+        while (subscription.Reader.TryRead(out var update))
+        {
+            seen.Add(update);
+        }
+
+        Assert.Contains(seen, u => u is { Kind: PluginRunUpdateKind.Status, Status: PluginRunStatus.Running } && u.Version == dispatched.Version + 1);
+        Assert.Contains(seen, u => u is { Kind: PluginRunUpdateKind.Status, Status: PluginRunStatus.Completed } && u.Version == dispatched.Version + 2);
+    }
+
     private static WorkerReport Result(Guid runId, string output) => WorkerReport.Of(
         new StreamMessage<PluginResult>
         {

@@ -89,9 +89,11 @@ public sealed class PluginCodecTests
             DurationMs = 1234,
             Worker = "sidecar-a-1",
             LastStep = "review_task",
+            StartedAt = DateTimeOffset.FromUnixTimeMilliseconds(1_771_469_823_123),
         };
 
         var encoded = PluginResultCodec.Instance.Encode(result);
+        Assert.Contains(encoded, f => f.Name == "started_at" && f.Value == "1771469823123");
         Assert.Contains("\"retry_delay_ms\":90000", (string)encoded[0].Value!);
         var decoded = PluginResultCodec.Instance.Decode(encoded);
         Assert.Equal(result, decoded.Message);
@@ -110,6 +112,18 @@ public sealed class PluginCodecTests
         var decoded = PluginResultCodec.Instance.Decode([new("payload", payload), new("schema_version", "v1")]).Message!;
         Assert.Equal(expected, decoded.FailureKind);
         Assert.Null(decoded.RetryDelay);
+    }
+
+    [Theory]
+    [InlineData("1771469823123", 1_771_469_823_123L)]
+    [InlineData("-1", null)]
+    [InlineData("99999999999999999", null)]
+    [InlineData("soon", null)]
+    public void Result_StartedAt_IsUnixMilliseconds_AndOutOfRangeValuesAreIgnored(string value, long? expected)
+    {
+        var payload = $$"""{"plugin_run_id":"{{RunId}}","status":"completed","output":"{}"}""";
+        var decoded = PluginResultCodec.Instance.Decode([new("payload", payload), new("schema_version", "v1"), new("started_at", value)]).Message!;
+        Assert.Equal(expected is { } ms ? DateTimeOffset.FromUnixTimeMilliseconds(ms) : null, decoded.StartedAt);
     }
 
     [Fact]

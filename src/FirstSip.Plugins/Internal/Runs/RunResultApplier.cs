@@ -167,13 +167,14 @@ internal sealed class RunResultApplier(
         var version = expected;
         var timedOut = run.Status == PluginRunStatus.TimedOut ? run.Error : null;
 
-        // A result can be applied before its run's started event (they travel on two streams): the run did
-        // run, so it passes through running (its own version) on the way, and watchers see that transition.
+        // A result can be applied before its run's started event (they travel on two streams), or stand for it (a run that
+        // ended moments after it began carries its start in the result instead): the run did run, so it passes through
+        // running (its own version) on the way, and watchers see that transition.
         PluginRunUpdate? started = null;
         if (run.Status == PluginRunStatus.Dispatched)
         {
-            var startedAt = result.DurationMs is { } ms and > 0 ? now - TimeSpan.FromMilliseconds(ms) : now;
-            run.StartedAt = startedAt < run.DispatchedAt ? run.DispatchedAt : startedAt;
+            var startedAt = result.StartedAt ?? (result.DurationMs is { } ms and > 0 ? now - TimeSpan.FromMilliseconds(ms) : now);
+            run.StartedAt = startedAt < run.DispatchedAt ? run.DispatchedAt : startedAt > now ? now : startedAt;
             started = RunUpdates.FromRun(run, run.StartedAt ?? now) with { Status = PluginRunStatus.Running, Version = version + 1 };
             version++;
         }
@@ -236,6 +237,11 @@ internal sealed class RunResultApplier(
 
         if (applied.Started is { } started)
         {
+            if (run!.DispatchedAt is { } dispatchedAt && run.StartedAt is { } startedAt)
+            {
+                PluginRunsMetrics.Record(metrics.QueueWait, run.PluginName, startedAt - dispatchedAt);
+            }
+
             hub.Publish(started);
         }
 

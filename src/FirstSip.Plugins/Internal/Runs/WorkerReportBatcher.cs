@@ -125,23 +125,12 @@ internal sealed class WorkerReportBatcher
 
     /// <summary>
     /// A started event whose run the batch's result moves through <c>running</c>: nothing to write; watchers get the
-    /// event as of the start the result records (its version), and the queue wait is measured.
+    /// event as of the start the result records (its version). The result's transition measures the queue wait.
     /// </summary>
     private Action StartedWithItsResult(PluginEvent evt, string eventId, PluginRun run)
     {
-        var now = _timeProvider.GetUtcNow();
-        var wait = run.DispatchedAt is { } dispatchedAt ? now - dispatchedAt : (TimeSpan?)null;
-        var update = RunUpdates.FromEvent(evt, eventId, run, now) with { Status = PluginRunStatus.Running, Version = run.Version + 1 };
-        var plugin = run.PluginName;
-        return () =>
-        {
-            if (wait is { } queueWait)
-            {
-                PluginRunsMetrics.Record(_metrics.QueueWait, plugin, queueWait);
-            }
-
-            _hub.Publish(update);
-        };
+        var update = RunUpdates.FromEvent(evt, eventId, run, _timeProvider.GetUtcNow()) with { Status = PluginRunStatus.Running, Version = run.Version + 1 };
+        return () => _hub.Publish(update);
     }
 
     private Task ApplyOneAsync(WorkerReport report, CancellationToken cancellationToken) =>

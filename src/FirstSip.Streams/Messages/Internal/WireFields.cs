@@ -23,6 +23,7 @@ internal static class WireFields
     public static readonly RedisValue DurationMs = Utf8(WireJson.DurationMs);
     public static readonly RedisValue Worker = Utf8(WireJson.Worker);
     public static readonly RedisValue LastStep = Utf8(WireJson.LastStep);
+    public static readonly RedisValue StartedAt = Utf8(WireJson.StartedAt);
 
     private static RedisValue Utf8(string text) => Encoding.UTF8.GetBytes(text);
 }

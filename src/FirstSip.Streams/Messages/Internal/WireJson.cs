@@ -26,6 +26,7 @@ internal static class WireJson
     public const string DurationMs = "duration_ms";
     public const string Worker = "worker";
     public const string LastStep = "last_step";
+    public const string StartedAt = "started_at";
     public const string V1 = "v1";
 
     /// <summary>Top-level payload properties noted for lookups; a payload with more is still read, by scanning.</summary>
