@@ -107,14 +107,6 @@ class Lease:
             self._valid_until = sent + self.lease_seconds
         return (bool(taken), *(_text(value) for value in values))
 
-    def release_in(self, pipe: object) -> None:
-        """Adds the release of the lease (if still ours) to a pipeline or MULTI; call :meth:`released_by_pipeline` after it ran."""
-        pipe.eval(_RELEASE, 1, self.key, self.value)  # type: ignore[attr-defined]
-
-    def released_by_pipeline(self) -> None:
-        """The pipeline that released the lease ran."""
-        self.released = True
-
     async def renew(self) -> Renewal:
         """Extends the lease; takes it again when it expired; reports it lost when another worker holds it.
 

@@ -1,8 +1,9 @@
 """Everything a worker writes about a request's fate: results, acknowledgements, dead letters, events.
 
-- A result is published, the request acknowledged and the run's ``done`` key written in one
-  MULTI/EXEC. ``done`` is ``final:<attempt>`` (no attempt of the run runs again) or, after a
-  retryable failure, ``retry:<attempt>``; an existing ``final`` is never replaced.
+- A result is published, the request acknowledged, the run's ``done`` key written and its lease
+  released in one atomic step (a server-side script, one command). ``done`` is ``final:<attempt>``
+  (no attempt of the run runs again) or, after a retryable failure, ``retry:<attempt>``; an
+  existing ``final`` is never replaced.
 - A request of a finished run is acknowledged without a result, and counted as a duplicate.
 - A dead-lettered entry is copied to ``<stream>:dead`` without its ``secrets`` field, with the
   reason, and acknowledged in the same MULTI/EXEC (plus a failed result when the run is known).
@@ -38,14 +39,23 @@ logger = logging.getLogger("firstsip.outcomes")
 WITHHELD_FIELDS = frozenset({"secrets"})
 """Request fields never copied to a dead-letter stream."""
 
-# Writes the done marker unless the run is already final: the first final marker stays, and a
-# late retryable result never turns a finished run back into one that may run again.
-_WRITE_DONE = """
-local current = redis.call('GET', KEYS[1])
-if current and string.sub(current, 1, 6) == 'final:' then
-  return 0
+# Settles a request: adds the result entry, acknowledges the request, writes the run's done marker
+# unless the run is already final (the first final marker stays, and a late retryable result never
+# turns a finished run back into one that may run again), and releases the run's lease if it is still
+# the given holder's. Atomic, one command: MULTI/EXEC with the same steps cost six.
+# KEYS: results stream, requests stream, done key, lease key.
+# ARGV: group, request entry id, done value, done lifetime (ms), lease holder ('' for none), then the
+# result entry's field and value pairs.
+_SETTLE = """
+redis.call('XADD', KEYS[1], '*', unpack(ARGV, 6))
+redis.call('XACK', KEYS[2], ARGV[1], ARGV[2])
+local current = redis.call('GET', KEYS[3])
+if not (current and string.sub(current, 1, 6) == 'final:') then
+  redis.call('SET', KEYS[3], ARGV[3], 'PX', ARGV[4])
 end
-redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+if ARGV[5] ~= '' and redis.call('GET', KEYS[4]) == ARGV[5] then
+  redis.call('DEL', KEYS[4])
+end
 return 1
 """
 
@@ -78,6 +88,7 @@ class Outcomes:
         self.settings = settings
         self.consumer = consumer
         self.metrics = metrics
+        self._settle = client.register_script(_SETTLE)
 
     def _key(self, run_id: str, suffix: str) -> str:
         return protocol.run_key(self.settings.key_prefix, run_id, suffix)
@@ -101,12 +112,12 @@ class Outcomes:
         lease: Optional["Lease"] = None,
         started_at: Optional[int] = None,
     ) -> None:
-        """Publishes the result, acknowledges the request and writes the ``done`` key, atomically.
+        """Publishes the result, acknowledges the request, writes the ``done`` key and releases the lease, atomically.
 
         :param redactor: the run's redactor; the outcome's error and output go through it first.
         :param last_step: the last step the execution reported, sent as the result's ``last_step``
             (progress events travel on another stream and may be applied after the result).
-        :param lease: the run's lease, released (if still this worker's) in the same MULTI/EXEC.
+        :param lease: the run's lease, released (if still this worker's) in the same step.
         :param started_at: when set (unix ms), the result carries when the execution began, standing for its
             ``started`` event (an execution that ended before that event went out).
         :raises redis.exceptions.RedisError: Redis stayed unreachable for longer than the claim
@@ -130,20 +141,23 @@ class Outcomes:
                 request.run_id, outcome, worker=self.consumer, attempt=request.attempt,
                 duration_ms=duration_ms, traceparent=traceparent, last_step=last_step, started_at=started_at,
             )
-        done = protocol.done_value(outcome, request.attempt)
+        keys = (
+            self.settings.results_stream, self.settings.requests_stream, self._key(request.run_id, "done"),
+            self._key(request.run_id, "lease") if lease is None else lease.key,
+        )
+        args = [
+            self.settings.worker_group, entry_id, protocol.done_value(outcome, request.attempt), protocol.DONE_TTL_MS,
+            "" if lease is None else lease.value,
+        ]
+        for name, value in fields.items():
+            args += (name, value)
         delay = 0.2
         give_up = time.monotonic() + max(self.settings.claim_timeout_seconds, 5.0)
         while True:
             try:
-                async with self.client.pipeline(transaction=True) as pipe:
-                    pipe.xadd(self.settings.results_stream, fields)
-                    pipe.xack(self.settings.requests_stream, self.settings.worker_group, entry_id)
-                    pipe.eval(_WRITE_DONE, 1, self._key(request.run_id, "done"), done, protocol.DONE_TTL_MS)
-                    if lease is not None:
-                        lease.release_in(pipe)
-                    await pipe.execute()
+                await self._settle(keys=keys, args=args)
                 if lease is not None:
-                    lease.released_by_pipeline()
+                    lease.released = True
                 break
             except (RedisConnectionError, RedisTimeoutError) as error:
                 if time.monotonic() + delay > give_up:

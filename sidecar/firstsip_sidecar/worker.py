@@ -2,8 +2,8 @@
 
 Delivery rules (docs/protocol.md):
 
-- The result is published and the request acknowledged in one MULTI/EXEC, which also writes the
-  run's ``done`` key (:mod:`~firstsip_sidecar.outcomes`). ``final:<n>`` settles every attempt of the
+- The result is published and the request acknowledged in one atomic step, which also writes the
+  run's ``done`` key and releases the lease (:mod:`~firstsip_sidecar.outcomes`). ``final:<n>`` settles every attempt of the
   run; ``retry:<n>`` settles attempts up to ``n``.
 - A per-run lease (:mod:`~firstsip_sidecar.leases`) keeps two workers from running one run. Before
   a run starts, under its lease, the worker reads the ``done`` and ``cancel`` keys and the request's

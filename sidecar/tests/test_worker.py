@@ -142,6 +142,16 @@ def test_echo_run_publishes_events_and_result_fields(shared):
     wait_for(lambda: not r.exists(names.key(run_id, "lease")), what="the lease released")
 
 
+def test_results_are_still_published_after_redis_forgets_its_scripts(shared):
+    names, sidecar, r = shared
+    wait_result(r, names, publish(r, names, "echo", {}))
+    r.script_flush()  # as a restarted Redis would have
+    run_id = publish(r, names, "echo", {})
+    assert wait_result(r, names, run_id)["status"] == "completed"
+    assert r.get(names.key(run_id, "done")) == "final:1"
+    assert not r.exists(names.key(run_id, "lease"))
+
+
 def test_markdown_from_an_async_plugin_is_stored_as_a_briefing(shared):
     names, _, r = shared
     run_id = publish(r, names, "briefer", {"who": "Ada"})

@@ -31,16 +31,16 @@ public sealed class RunStatementsTests(ServersFixture servers)
         var dispatchedAt = created.AddSeconds(1);
 
         // The claim wants the version it read, and a pending run.
-        Assert.False(await statements.ClaimAsync(context, run.RunId, version: 2, dispatchedAt, CancellationToken.None));
-        Assert.True(await statements.ClaimAsync(context, run.RunId, version: 3, dispatchedAt, CancellationToken.None));
-        Assert.False(await statements.ClaimAsync(context, run.RunId, version: 4, dispatchedAt, CancellationToken.None));
+        Assert.Empty(await statements.ClaimAsync(context, [(run.RunId, 2)], dispatchedAt, CancellationToken.None));
+        Assert.Equal([run.RunId], await statements.ClaimAsync(context, [(run.RunId, 3)], dispatchedAt, CancellationToken.None));
+        Assert.Empty(await statements.ClaimAsync(context, [(run.RunId, 4)], dispatchedAt, CancellationToken.None));
         var claimed = await ReadAsync(context, run.RunId);
         Assert.Equal((PluginRunStatus.Dispatched, dispatchedAt, 4L), (claimed.Status, claimed.DispatchedAt, claimed.Version));
 
         // The request id: only for the run's attempt, once.
-        Assert.Equal(0, await statements.RecordRequestIdAsync(context, run.RunId, attempt: 1, "1-1", CancellationToken.None));
-        Assert.Equal(1, await statements.RecordRequestIdAsync(context, run.RunId, attempt: 2, "1700000000000-5", CancellationToken.None));
-        Assert.Equal(0, await statements.RecordRequestIdAsync(context, run.RunId, attempt: 2, "1-2", CancellationToken.None));
+        Assert.Equal(0, await statements.RecordRequestIdsAsync(context, [(run.RunId, 1, "1-1")], CancellationToken.None));
+        Assert.Equal(1, await statements.RecordRequestIdsAsync(context, [(run.RunId, 2, "1700000000000-5")], CancellationToken.None));
+        Assert.Equal(0, await statements.RecordRequestIdsAsync(context, [(run.RunId, 2, "1-2")], CancellationToken.None));
         var recorded = await ReadAsync(context, run.RunId);
         Assert.Equal(("1700000000000-5", 0, 4L), (recorded.RequestId, recorded.DispatchFailures, recorded.Version));
 
@@ -66,6 +66,48 @@ public sealed class RunStatementsTests(ServersFixture servers)
         Assert.True(await statements.TransitionAsync(context, ended, expectedVersion: 6, CancellationToken.None));
         var stored = await ReadAsync(context, run.RunId);
         Assert.Equivalent(ended, stored, strict: true);
+    }
+
+    [Theory]
+    [InlineData(Db.Sqlite)]
+    [InlineData(Db.Postgres)]
+    public async Task ABatchClaim_TakesEachRunAtItsOwnVersion_AndBatchRequestIdsGoToTheirOwnRuns(Db db)
+    {
+        await using var context = await CreateAsync(db);
+        var created = new DateTimeOffset(2026, 12, 2, 7, 0, 0, TimeSpan.Zero);
+        var runs = Enumerable.Range(0, 5).Select(i => new PluginRun
+        {
+            RunId = Guid.NewGuid(), PluginName = "echo", UserId = "42", Settings = "{}", CreatedAt = created,
+            Status = i == 4 ? PluginRunStatus.Cancelled : PluginRunStatus.Pending, Version = 1, Attempt = 1 + i, DispatchFailures = 2,
+        }).ToList();
+        context.AddRange(runs);
+        await context.SaveChangesAsync();
+        context.ChangeTracker.Clear();
+        var statements = RunStatements.Of(context);
+        var dispatchedAt = created.AddSeconds(1);
+
+        // Run 1 was read at an older version; run 4 is not pending.
+        var claimed = await statements.ClaimAsync(context, [.. runs.Select((r, i) => (r.RunId, i == 1 ? 0L : 1L))], dispatchedAt, CancellationToken.None);
+        Assert.Equal(new HashSet<Guid> { runs[0].RunId, runs[2].RunId, runs[3].RunId }, claimed);
+        Assert.Equal(PluginRunStatus.Pending, (await ReadAsync(context, runs[1].RunId)).Status);
+        Assert.Equal(PluginRunStatus.Cancelled, (await ReadAsync(context, runs[4].RunId)).Status);
+
+        // Run 3's id names another attempt, so it stays without one.
+        var recorded = await statements.RecordRequestIdsAsync(
+            context, [(runs[0].RunId, 1, "1-0"), (runs[2].RunId, 3, "1-2"), (runs[3].RunId, 1, "1-3")], CancellationToken.None);
+        Assert.Equal(2, recorded);
+        foreach (var (run, index) in runs.Select((r, i) => (r, i)))
+        {
+            var stored = await ReadAsync(context, run.RunId);
+            var expected = index switch
+            {
+                0 => (PluginRunStatus.Dispatched, (DateTimeOffset?)dispatchedAt, 2L, (string?)"1-0", 0),
+                2 => (PluginRunStatus.Dispatched, dispatchedAt, 2L, "1-2", 0),
+                3 => (PluginRunStatus.Dispatched, dispatchedAt, 2L, (string?)null, 2),
+                _ => (run.Status, (DateTimeOffset?)null, 1L, null, 2),
+            };
+            Assert.Equal(expected, (stored.Status, stored.DispatchedAt, stored.Version, stored.RequestId, stored.DispatchFailures));
+        }
     }
 
     [Theory]

@@ -146,30 +146,38 @@ internal sealed class RunDispatcher(
             return candidates;
         }
 
-        var claimed = new List<PluginRun>(candidates.Count);
+        // One statement claims the batch, each run at the version it was read with. A run written by another process after
+        // this batch's clock was read is never dispatched before it was created: it is claimed alone, at its creation time.
+        var statements = RunStatements.Of(db.Context);
+        var claimedIds = new HashSet<Guid>();
         var transaction = await db.Context.Database.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
         await using (transaction.ConfigureAwait(false))
         {
-            foreach (var run in candidates)
+            var due = candidates.Where(r => r.CreatedAt <= now).Select(static r => (r.RunId, r.Version)).ToList();
+            if (due.Count > 0)
             {
-                var version = run.Version;
-                // A run written by another process after this batch's clock was read is never dispatched before it was created.
-                var dispatchedAt = run.CreatedAt > now ? run.CreatedAt : now;
-                var claimedNow = await RunStatements.Of(db.Context).ClaimAsync(db.Context, run.RunId, version, dispatchedAt, cancellationToken).ConfigureAwait(false);
-                if (claimedNow)
-                {
-                    run.Status = PluginRunStatus.Dispatched;
-                    run.DispatchedAt = dispatchedAt;
-                    run.RequestId = null;
-                    run.Deadline = null;
-                    run.StartedAt = null;
-                    run.NextAttemptAt = null;
-                    run.Version = version + 1;
-                    claimed.Add(run);
-                }
+                claimedIds.UnionWith(await statements.ClaimAsync(db.Context, due, now, cancellationToken).ConfigureAwait(false));
+            }
+
+            foreach (var run in candidates.Where(r => r.CreatedAt > now))
+            {
+                claimedIds.UnionWith(await statements.ClaimAsync(db.Context, [(run.RunId, run.Version)], run.CreatedAt, cancellationToken).ConfigureAwait(false));
             }
 
             await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
+        }
+
+        var claimed = new List<PluginRun>(claimedIds.Count);
+        foreach (var run in candidates.Where(r => claimedIds.Contains(r.RunId)))
+        {
+            run.Status = PluginRunStatus.Dispatched;
+            run.DispatchedAt = run.CreatedAt > now ? run.CreatedAt : now;
+            run.RequestId = null;
+            run.Deadline = null;
+            run.StartedAt = null;
+            run.NextAttemptAt = null;
+            run.Version++;
+            claimed.Add(run);
         }
 
         return claimed;
@@ -454,21 +462,10 @@ internal sealed class RunDispatcher(
     /// Records the entry id of each published request (not a transition: the version is left alone, and a run a worker
     /// already moved on keeps its id too), and clears the failure count.
     /// </summary>
-    private static async Task RecordRequestIdsAsync(RunDbContextAccessor db, List<(PluginRun Run, string EntryId)> published)
-    {
-        // One transaction for the batch: one commit (one WAL sync on SQLite) instead of one per run.
-        var statements = RunStatements.Of(db.Context);
-        var transaction = await db.Context.Database.BeginTransactionAsync(CancellationToken.None).ConfigureAwait(false);
-        await using (transaction.ConfigureAwait(false))
-        {
-            foreach (var (run, entryId) in published)
-            {
-                await statements.RecordRequestIdAsync(db.Context, run.RunId, run.Attempt, entryId, CancellationToken.None).ConfigureAwait(false);
-            }
-
-            await transaction.CommitAsync(CancellationToken.None).ConfigureAwait(false);
-        }
-    }
+    private static Task<int> RecordRequestIdsAsync(RunDbContextAccessor db, List<(PluginRun Run, string EntryId)> published) =>
+        // One statement for the batch: one commit (one WAL sync on SQLite) instead of one per run.
+        RunStatements.Of(db.Context).RecordRequestIdsAsync(
+            db.Context, [.. published.Select(static p => (p.Run.RunId, p.Run.Attempt, p.EntryId))], CancellationToken.None);
 
     private async Task FailAsync(RunDbContextAccessor db, PluginRun run, string error, DateTimeOffset now, CancellationToken cancellationToken)
     {

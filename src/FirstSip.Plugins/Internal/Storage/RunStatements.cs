@@ -4,6 +4,7 @@ using System.Text;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.EntityFrameworkCore.Infrastructure;
 using Microsoft.EntityFrameworkCore.Metadata;
+using Microsoft.EntityFrameworkCore.Diagnostics;
 using Microsoft.EntityFrameworkCore.Storage;
 
 namespace FirstSip.Plugins.Internal.Storage;
@@ -37,14 +38,13 @@ internal sealed class RunStatements
     private readonly Column _requestId;
     private readonly Column _dispatchFailures;
     private readonly Column[] _transitionColumns;
-    private readonly Column[] _claimColumns;
     private readonly Column[] _startColumns;
-    private readonly Column[] _requestIdColumns;
     private readonly string _transitionSql;
-    private readonly string _claimSql;
     private readonly string _startSql;
     private readonly string _startAttemptSql;
-    private readonly string _requestIdSql;
+    private readonly string _claimSql;
+    private readonly string _requestIdsTail;
+    private readonly string _tableSql;
     private readonly (Column Column, System.Reflection.PropertyInfo Property)[] _row;
     private readonly string _insertSql;
 
@@ -54,7 +54,7 @@ internal sealed class RunStatements
         var entity = context.Model.FindEntityType(typeof(PluginRun))
             ?? throw new InvalidOperationException("the context's model has no plugin runs");
         var table = StoreObjectIdentifier.Table(entity.GetTableName()!, entity.GetSchema());
-        var tableSql = _sql.DelimitIdentifier(table.Name, table.Schema);
+        var tableSql = _tableSql = _sql.DelimitIdentifier(table.Name, table.Schema);
         Column Of(string property)
         {
             var p = entity.FindProperty(property)!;
@@ -80,9 +80,7 @@ internal sealed class RunStatements
 
         // Each statement's parameters, in the order of their values.
         _transitionColumns = [.. transitionSet, _runId, _version];
-        _claimColumns = [_status, _dispatchedAt, _runId, _status, _version];
         _startColumns = [_status, _startedAt, _deadline, _lastStep, _runId, _status, _status, _attempt];
-        _requestIdColumns = [_requestId, _dispatchFailures, _runId, _attempt, _status, _status];
 
         // Every mapped column, for inserting whole rows.
         _row = [.. entity.GetProperties().Select(property => (Of(property.Name), property.PropertyInfo
@@ -103,20 +101,21 @@ internal sealed class RunStatements
         _transitionSql = transition.Append(" WHERE ").Append(_runId.Sql).Append(" = ").Append(p[n])
             .Append(" AND ").Append(v).Append(" = ").Append(p[n + 1]).ToString();
 
-        // The dispatcher's claim: pending at the version it read -> dispatched.
-        _claimSql = $"UPDATE {tableSql} SET {_status.Sql} = {p[0]}, {_dispatchedAt.Sql} = {p[1]}, {_requestId.Sql} = NULL, {_deadline.Sql} = NULL, "
-            + $"{_startedAt.Sql} = NULL, {Of(nameof(PluginRun.NextAttemptAt)).Sql} = NULL, {v} = {v} + 1 "
-            + $"WHERE {_runId.Sql} = {p[2]} AND {_status.Sql} = {p[3]} AND {v} = {p[4]}";
-
         // A started event: dispatched (or, started again by a worker that took over, running) -> running, the backstop set.
         _startSql = $"UPDATE {tableSql} SET {_status.Sql} = {p[0]}, {_startedAt.Sql} = {p[1]}, {_deadline.Sql} = {p[2]}, "
             + $"{_lastStep.Sql} = COALESCE({p[3]}, {_lastStep.Sql}), {v} = {v} + 1 "
             + $"WHERE {_runId.Sql} = {p[4]} AND ({_status.Sql} = {p[5]} OR {_status.Sql} = {p[6]})";
         _startAttemptSql = _startSql + $" AND {_attempt.Sql} = {p[7]}";
 
-        // The entry id of a published request (not a transition: the version stays), unless a later attempt began.
-        _requestIdSql = $"UPDATE {tableSql} SET {_requestId.Sql} = {p[0]}, {_dispatchFailures.Sql} = {p[1]} "
-            + $"WHERE {_runId.Sql} = {p[2]} AND {_attempt.Sql} = {p[3]} AND {_requestId.Sql} IS NULL AND ({_status.Sql} = {p[4]} OR {_status.Sql} = {p[5]})";
+        // The dispatcher's claim of a batch: each run pending at the version it read -> dispatched (the runs' own
+        // conditions follow, in an OR, and the statement returns the ids it claimed).
+        _claimSql = $"UPDATE {tableSql} SET {_status.Sql} = {p[0]}, {_dispatchedAt.Sql} = {p[1]}, {_requestId.Sql} = NULL, {_deadline.Sql} = NULL, "
+            + $"{_startedAt.Sql} = NULL, {Of(nameof(PluginRun.NextAttemptAt)).Sql} = NULL, {v} = {v} + 1 "
+            + $"WHERE {_status.Sql} = {p[2]} AND (";
+        // The entry ids of published requests (not a transition: the version stays), each unless a later attempt began;
+        // the runs' ids and attempts follow, in a CASE and in an OR.
+        _requestIdsTail = $"{_dispatchFailures.Sql} = {p[0]} "
+            + $"WHERE {_requestId.Sql} IS NULL AND ({_status.Sql} = {p[1]} OR {_status.Sql} = {p[2]}) AND (";
     }
 
     /// <summary>The statements of <paramref name="context"/>'s model.</summary>
@@ -166,15 +165,86 @@ internal sealed class RunStatements
         return await ExecuteAsync(context, _transitionSql, _transitionColumns, values, cancellationToken).ConfigureAwait(false) == 1;
     }
 
-    /// <summary>Claims a pending run at <paramref name="version"/> for dispatch.</summary>
-    /// <returns>Whether this call claimed it.</returns>
-    public async Task<bool> ClaimAsync(DbContext context, Guid runId, long version, DateTimeOffset dispatchedAt, CancellationToken cancellationToken) =>
-        await ExecuteAsync(
-            context,
-            _claimSql,
-            _claimColumns,
-            [PluginRunStatus.Dispatched, dispatchedAt, runId, PluginRunStatus.Pending, version],
-            cancellationToken).ConfigureAwait(false) == 1;
+    /// <summary>
+    /// Claims pending runs, each at the version it was read with, for dispatch at <paramref name="dispatchedAt"/>, in one
+    /// statement.
+    /// </summary>
+    /// <returns>The ids of the runs this call claimed.</returns>
+    public async Task<HashSet<Guid>> ClaimAsync(
+        DbContext context, IReadOnlyList<(Guid RunId, long Version)> runs, DateTimeOffset dispatchedAt, CancellationToken cancellationToken)
+    {
+        var p = Parameters(3 + (2 * runs.Count));
+        var columns = new Column[3 + (2 * runs.Count)];
+        var values = new object?[columns.Length];
+        (columns[0], values[0]) = (_status, PluginRunStatus.Dispatched);
+        (columns[1], values[1]) = (_dispatchedAt, dispatchedAt);
+        (columns[2], values[2]) = (_status, PluginRunStatus.Pending);
+        var sql = new StringBuilder(_claimSql);
+        for (var i = 0; i < runs.Count; i++)
+        {
+            var (id, version) = (3 + (2 * i), 4 + (2 * i));
+            (columns[id], values[id]) = (_runId, runs[i].RunId);
+            (columns[version], values[version]) = (_version, runs[i].Version);
+            sql.Append(i == 0 ? "(" : " OR (").Append(_runId.Sql).Append(" = ").Append(p[id].Placeholder)
+                .Append(" AND ").Append(_version.Sql).Append(" = ").Append(p[version].Placeholder).Append(')');
+        }
+
+        sql.Append(") RETURNING ").Append(_runId.Sql);
+
+        // Run as ExecuteSqlRaw runs its commands (interceptors, logging), reading the returned ids: SqlQueryRaw would
+        // compile a query for it on every call.
+        var command = context.GetService<IRawSqlCommandBuilder>().Build(sql.ToString(), CreateParameters(context, columns, values), context.Model);
+        var reader = await command.RelationalCommand.ExecuteReaderAsync(
+            new RelationalCommandParameterObject(
+                context.GetService<IRelationalConnection>(),
+                command.ParameterValues,
+                readerColumns: null,
+                context,
+                context.GetService<IRelationalCommandDiagnosticsLogger>(),
+                CommandSource.ExecuteSqlRaw),
+            cancellationToken).ConfigureAwait(false);
+        var claimed = new HashSet<Guid>();
+        await using (reader.ConfigureAwait(false))
+        {
+            while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+            {
+                claimed.Add(reader.DbDataReader.GetFieldValue<Guid>(0));
+            }
+        }
+
+        return claimed;
+    }
+
+    /// <summary>
+    /// Records the entry ids of published requests, each for its run's attempt, and clears the runs' dispatch failure
+    /// counts, in one statement.
+    /// </summary>
+    /// <returns>How many runs recorded their id.</returns>
+    public Task<int> RecordRequestIdsAsync(
+        DbContext context, IReadOnlyList<(Guid RunId, int Attempt, string EntryId)> requests, CancellationToken cancellationToken)
+    {
+        var p = Parameters(3 + (3 * requests.Count));
+        var columns = new Column[3 + (3 * requests.Count)];
+        var values = new object?[columns.Length];
+        (columns[0], values[0]) = (_dispatchFailures, 0);
+        (columns[1], values[1]) = (_status, PluginRunStatus.Dispatched);
+        (columns[2], values[2]) = (_status, PluginRunStatus.Running);
+        var set = new StringBuilder("UPDATE ").Append(_tableSql).Append(" SET ").Append(_requestId.Sql).Append(" = CASE ").Append(_runId.Sql);
+        var where = new StringBuilder(_requestIdsTail);
+        for (var i = 0; i < requests.Count; i++)
+        {
+            var (id, attempt, entry) = (3 + (3 * i), 4 + (3 * i), 5 + (3 * i));
+            (columns[id], values[id]) = (_runId, requests[i].RunId);
+            (columns[attempt], values[attempt]) = (_attempt, requests[i].Attempt);
+            (columns[entry], values[entry]) = (_requestId, requests[i].EntryId);
+            set.Append(" WHEN ").Append(p[id].Placeholder).Append(" THEN ").Append(p[entry].Placeholder);
+            where.Append(i == 0 ? "(" : " OR (").Append(_runId.Sql).Append(" = ").Append(p[id].Placeholder)
+                .Append(" AND ").Append(_attempt.Sql).Append(" = ").Append(p[attempt].Placeholder).Append(')');
+        }
+
+        set.Append(" END, ").Append(where).Append(')');
+        return context.Database.ExecuteSqlRawAsync(set.ToString(), CreateParameters(context, columns, values), cancellationToken);
+    }
 
     /// <summary>
     /// Moves a <c>dispatched</c> run (and, when <paramref name="restart"/>, a <c>running</c> one) of <paramref name="attempt"/>
@@ -191,17 +261,12 @@ internal sealed class RunStatements
         return await ExecuteAsync(context, attempt is null ? _startSql : _startAttemptSql, _startColumns, values, cancellationToken).ConfigureAwait(false) == 1;
     }
 
-    /// <summary>Records the entry id of <paramref name="attempt"/>'s request, and clears the dispatch failure count.</summary>
-    public Task<int> RecordRequestIdAsync(DbContext context, Guid runId, int attempt, string entryId, CancellationToken cancellationToken) =>
-        ExecuteAsync(
-            context,
-            _requestIdSql,
-            _requestIdColumns,
-            [entryId, 0, runId, attempt, PluginRunStatus.Dispatched, PluginRunStatus.Running],
-            cancellationToken);
-
     /// <summary>Runs <paramref name="sql"/> with a parameter per value, made by <paramref name="columns"/>' mapping of the same index.</summary>
-    private Task<int> ExecuteAsync(DbContext context, string sql, Column[] columns, object?[] values, CancellationToken cancellationToken)
+    private Task<int> ExecuteAsync(DbContext context, string sql, Column[] columns, object?[] values, CancellationToken cancellationToken) =>
+        context.Database.ExecuteSqlRawAsync(sql, CreateParameters(context, columns, values), cancellationToken);
+
+    /// <summary>A parameter per value (<c>p0</c>, <c>p1</c>, ...), made by <paramref name="columns"/>' mapping of the same index.</summary>
+    private DbParameter[] CreateParameters(DbContext context, Column[] columns, object?[] values)
     {
         using var factory = context.Database.GetDbConnection().CreateCommand();
         var names = Parameters(values.Length);
@@ -211,7 +276,7 @@ internal sealed class RunStatements
             parameters[i] = columns[i].Mapping.CreateParameter(factory, names[i].Name, values[i], nullable: true);
         }
 
-        return context.Database.ExecuteSqlRawAsync(sql, parameters, cancellationToken);
+        return parameters;
     }
 
     /// <summary>At least <paramref name="count"/> parameter names (<c>p0</c>, <c>p1</c>, ...) as the provider writes them, made once.</summary>
