@@ -2,7 +2,10 @@ using FirstSip.Plugins.Internal;
 using FirstSip.Plugins.Internal.Runs;
 using FirstSip.Plugins.Tests.Infrastructure;
 using FirstSip.Streams;
+using System.Text.Json;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Options;
+using StackExchange.Redis;
 
 namespace FirstSip.Plugins.Tests.Runs;
 
@@ -21,11 +24,45 @@ public sealed class WatchAcrossProcessesTests(ServersFixture servers) : IDisposa
     public void AProcessesOwnMessages_AreRecognisedByHowTheyBegin()
     {
         var update = new PluginRunUpdate { RunId = Guid.NewGuid(), Kind = PluginRunUpdateKind.Status, Status = PluginRunStatus.Running, Step = "\"origin\":" };
-        var mine = System.Text.Encoding.UTF8.GetBytes(RunUpdateRelay.Serialize(update, "abc123"));
-        var other = System.Text.Encoding.UTF8.GetBytes(RunUpdateRelay.Serialize(update, "abc1234"));
+        var mine = System.Text.Encoding.UTF8.GetBytes(RunUpdateRelay.Serialize([update], "abc123"));
+        var other = System.Text.Encoding.UTF8.GetBytes(RunUpdateRelay.Serialize([update, update], "abc1234"));
 
         Assert.True(mine.AsSpan().StartsWith(RunUpdateRelay.StartOf("abc123")));
         Assert.False(other.AsSpan().StartsWith(RunUpdateRelay.StartOf("abc123")));
+    }
+
+    [Fact]
+    public async Task UpdatesMadeTogether_GoOutTogether_InTheOrderTheyWereMade()
+    {
+        await using var host = await TestHost.CreateAsync(servers, _plugins, new TestHostOptions { Start = false });
+        var relay = host.Services.GetRequiredService<RunUpdateRelay>();
+        var channel = RedisChannel.Literal(host.Services.GetRequiredService<IOptions<PluginStreamsOptions>>().Value.KeyPrefix + "run-updates");
+        var messages = 0;
+        var received = new List<long>();
+        var all = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var subscriber = host.Services.GetRequiredService<IConnectionMultiplexer>().GetSubscriber();
+        var queue = await subscriber.SubscribeAsync(channel);
+        queue.OnMessage(message =>
+        {
+            var relayed = JsonSerializer.Deserialize<JsonElement>((string)message.Message!);
+            messages++;
+            received.AddRange(relayed.GetProperty("updates").EnumerateArray().Select(u => u.GetProperty("version").GetInt64()));
+            if (received.Count == 1000)
+            {
+                all.TrySetResult();
+            }
+        });
+
+        var runId = Guid.NewGuid();
+        for (var version = 1; version <= 1000; version++)
+        {
+            relay.Send(new PluginRunUpdate { RunId = runId, Kind = PluginRunUpdateKind.Status, Status = PluginRunStatus.Running, Version = version });
+        }
+
+        await all.Task.WaitAsync(TimeSpan.FromSeconds(30));
+        await queue.UnsubscribeAsync();
+        Assert.Equal(Enumerable.Range(1, 1000).Select(v => (long)v), received);
+        Assert.InRange(messages, 1000 / RunUpdateRelay.MaxUpdatesPerMessage, 999);
     }
 
     [Theory]

@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Serialization;
@@ -13,7 +14,9 @@ namespace FirstSip.Plugins.Internal.Runs;
 /// Carries run updates between the application's processes over one Redis pub/sub channel per key prefix
 /// (<c>{KeyPrefix}run-updates</c>). The process that makes a transition or consumes a progress event publishes it;
 /// every process that watches runs subscribes and hands what others published to its own <see cref="RunUpdateHub"/>.
-/// Pub/sub delivers at most once: a watcher re-reads the run's row for what a dropped connection lost.
+/// Updates made together (a batch's transitions, committed at once) go out together: one message carries every update
+/// queued since the last one was sent, in the order they were made. Pub/sub delivers at most once: a watcher re-reads
+/// the run's row for what a dropped connection lost.
 /// </summary>
 internal sealed class RunUpdateRelay(IServiceProvider services, IOptions<PluginStreamsOptions> streamsOptions, ILogger<RunUpdateRelay> logger)
 {
@@ -22,7 +25,12 @@ internal sealed class RunUpdateRelay(IServiceProvider services, IOptions<PluginS
         DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
     };
 
+    /// <summary>Most updates one message carries.</summary>
+    internal const int MaxUpdatesPerMessage = 256;
+
     private readonly string _origin = Guid.NewGuid().ToString("N");
+    private readonly ConcurrentQueue<PluginRunUpdate> _outbox = new();
+    private int _sending;
     private byte[]? _ownStart;
     private readonly Lock _gate = new();
     private Action<PluginRunUpdate>? _deliver;
@@ -52,8 +60,50 @@ internal sealed class RunUpdateRelay(IServiceProvider services, IOptions<PluginS
         }
     }
 
-    /// <summary>Publishes an update this process made, without waiting and without throwing.</summary>
+    /// <summary>
+    /// Publishes an update this process made, without waiting and without throwing: it is queued, and a thread-pool item
+    /// sends what is queued (this update and any made meanwhile) as one message.
+    /// </summary>
     public void Send(PluginRunUpdate update)
+    {
+        _outbox.Enqueue(update);
+        if (Interlocked.Exchange(ref _sending, 1) == 0)
+        {
+            ThreadPool.UnsafeQueueUserWorkItem(static relay => relay.SendQueued(), this, preferLocal: false);
+        }
+    }
+
+    private void SendQueued()
+    {
+        var batch = new List<PluginRunUpdate>();
+        while (true)
+        {
+            batch.Clear();
+            while (batch.Count < MaxUpdatesPerMessage && _outbox.TryDequeue(out var update))
+            {
+                batch.Add(update);
+            }
+
+            if (batch.Count > 0)
+            {
+                Publish(batch);
+            }
+
+            if (batch.Count == MaxUpdatesPerMessage)
+            {
+                continue;
+            }
+
+            // Done, unless an update was queued after the last look and its sender saw this item still running.
+            Volatile.Write(ref _sending, 0);
+            if (_outbox.IsEmpty || Interlocked.Exchange(ref _sending, 1) != 0)
+            {
+                return;
+            }
+        }
+    }
+
+    private void Publish(List<PluginRunUpdate> updates)
     {
         try
         {
@@ -63,8 +113,7 @@ internal sealed class RunUpdateRelay(IServiceProvider services, IOptions<PluginS
                 return;
             }
 
-            var message = Serialize(update, _origin);
-            redis.GetSubscriber().Publish(Channel, message, CommandFlags.FireAndForget);
+            redis.GetSubscriber().Publish(Channel, Serialize(updates, _origin), CommandFlags.FireAndForget);
             _publishFailureLogged = false;
         }
         catch (Exception ex) when (ex is RedisException or TimeoutException or ObjectDisposedException)
@@ -107,33 +156,39 @@ internal sealed class RunUpdateRelay(IServiceProvider services, IOptions<PluginS
             return;
         }
 
-        RelayedUpdate? relayed;
+        RelayedUpdates? relayed;
         try
         {
-            relayed = JsonSerializer.Deserialize<RelayedUpdate>((string)value!, Json);
+            relayed = JsonSerializer.Deserialize<RelayedUpdates>((string)value!, Json);
         }
         catch (JsonException)
         {
             return;
         }
 
-        if (relayed is null || relayed.Origin == _origin)
+        if (relayed?.Updates is not { } updates || relayed.Origin == _origin)
         {
             return;
         }
 
-        _deliver?.Invoke(relayed.ToUpdate());
+        foreach (var update in updates)
+        {
+            _deliver?.Invoke(update.ToUpdate());
+        }
     }
 
-    /// <summary>The message of an update sent by the process <paramref name="origin"/>.</summary>
-    internal static string Serialize(PluginRunUpdate update, string origin) => JsonSerializer.Serialize(RelayedUpdate.From(update, origin), Json);
+    /// <summary>The message of updates sent together by the process <paramref name="origin"/>.</summary>
+    internal static string Serialize(IReadOnlyList<PluginRunUpdate> updates, string origin) =>
+        JsonSerializer.Serialize(new RelayedUpdates(origin, [.. updates.Select(RelayedUpdate.From)]), Json);
 
     /// <summary>How every message of the process <paramref name="origin"/> begins, in UTF-8.</summary>
     internal static byte[] StartOf(string origin) => Encoding.UTF8.GetBytes($"{{\"origin\":\"{origin}\"");
 
-    /// <summary>An update on the channel: the public record's fields, its version and event id, and the sending process.</summary>
+    /// <summary>A message on the channel: the sending process and the updates it made, in order.</summary>
+    internal sealed record RelayedUpdates(string Origin, RelayedUpdate[]? Updates);
+
+    /// <summary>An update on the channel: the public record's fields, its version and event id.</summary>
     internal sealed record RelayedUpdate(
-        string Origin,
         Guid RunId,
         PluginRunUpdateKind Kind,
         PluginRunStatus Status,
@@ -147,8 +202,8 @@ internal sealed class RunUpdateRelay(IServiceProvider services, IOptions<PluginS
         long Version,
         string? EventId)
     {
-        public static RelayedUpdate From(PluginRunUpdate update, string origin) => new(
-            origin, update.RunId, update.Kind, update.Status, update.Attempt, update.LastStep, update.ProgressKind,
+        public static RelayedUpdate From(PluginRunUpdate update) => new(
+            update.RunId, update.Kind, update.Status, update.Attempt, update.LastStep, update.ProgressKind,
             update.Step, update.Message, update.Error, update.At, update.Version, update.EventId);
 
         public PluginRunUpdate ToUpdate() => new()
