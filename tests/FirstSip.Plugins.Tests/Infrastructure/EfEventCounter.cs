@@ -1,3 +1,4 @@
+using FirstSip.Plugins.Internal.Storage;
 using System.Diagnostics;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.EntityFrameworkCore.Diagnostics;
@@ -50,12 +51,18 @@ internal sealed class EfEventCounter : IObserver<DiagnosticListener>, IObserver<
     public void OnNext(KeyValuePair<string, object?> value)
     {
         if (value.Key == _eventName && value.Value is DbContextEventData data
-            && data.Context?.Database.GetConnectionString() == _connectionString && _where(data))
+            && IsTheDatabase(data.Context?.Database.GetConnectionString()) && _where(data))
         {
             Interlocked.Increment(ref _count);
             Interlocked.Add(ref _total, _weight(data));
         }
     }
+
+    /// <summary>Whether a context's connection string is the one given, as given or as the package's own context has it.</summary>
+    private bool IsTheDatabase(string? connectionString) =>
+        connectionString == _connectionString
+        || (connectionString is not null && _connectionString.Contains("Host=", StringComparison.OrdinalIgnoreCase)
+            && connectionString == StandaloneContextFactory.WithStoreDefaults(_connectionString));
 
     public void OnCompleted()
     {
