@@ -1,3 +1,4 @@
+using System.Threading.Channels;
 using FirstSip.Plugins.Internal.Runs;
 using FirstSip.Plugins.Tests.Infrastructure;
 using FirstSip.Streams;
@@ -104,27 +105,16 @@ public sealed class BatchedApplicationTests(ServersFixture servers) : IDisposabl
         var dispatched = await host.GetRequiredAsync(run.RunId);
         var hub = host.Services.GetRequiredService<RunUpdateHub>();
         using var subscription = await hub.SubscribeAsync(run.RunId, CancellationToken.None);
-        using var updates = new EfEventCounter(
-            host.ConnectionString,
-            RelationalEventId.CommandExecuted,
-            where: static d => ((CommandExecutedEventData)d).Command.CommandText.TrimStart().StartsWith("UPDATE", StringComparison.OrdinalIgnoreCase));
+        using var updates = CountUpdates(host);
 
-        await host.InScopeAsync(async sp =>
-        {
-            await host.Services.GetRequiredService<WorkerReportBatcher>().ApplyTogetherAsync(sp, [Started(run.RunId), Result(run.RunId, Briefing)], CancellationToken.None);
-            return true;
-        });
+        await ApplyTogetherAsync(host, Started(run.RunId), Result(run.RunId, Briefing));
 
         Assert.Equal(1, updates.Count);
         var completed = await host.GetRequiredAsync(run.RunId);
         Assert.Equal((PluginRunStatus.Completed, dispatched.Version + 2), (completed.Status, completed.Version));
         Assert.InRange(completed.StartedAt!.Value, dispatched.DispatchedAt!.Value, completed.CompletedAt!.Value);
 
-        var seen = new List<PluginRunUpdate>();
-        while (subscription.Reader.TryRead(out var update))
-        {
-            seen.Add(update);
-        }
+        var seen = Drain(subscription.Reader);
 
         Assert.Contains(seen, u => u is { Kind: PluginRunUpdateKind.Progress, ProgressKind: "started", Status: PluginRunStatus.Running } && u.Version == dispatched.Version + 1);
         Assert.Contains(seen, u => u is { Kind: PluginRunUpdateKind.Status, Status: PluginRunStatus.Running } && u.Version == dispatched.Version + 1);
@@ -147,43 +137,55 @@ public sealed class BatchedApplicationTests(ServersFixture servers) : IDisposabl
         var dispatched = await host.GetRequiredAsync(run.RunId);
         var hub = host.Services.GetRequiredService<RunUpdateHub>();
         using var subscription = await hub.SubscribeAsync(run.RunId, CancellationToken.None);
-        using var updates = new EfEventCounter(
-            host.ConnectionString,
-            RelationalEventId.CommandExecuted,
-            where: static d => ((CommandExecutedEventData)d).Command.CommandText.TrimStart().StartsWith("UPDATE", StringComparison.OrdinalIgnoreCase));
+        using var updates = CountUpdates(host);
 
         var startedAt = dispatchedAt.AddMilliseconds(1500);
-        var result = Result(run.RunId, Briefing);
-        result = WorkerReport.Of(
-            new StreamMessage<PluginResult> { Id = result.Id, StreamName = result.Stream, Message = result.Result! with { StartedAt = startedAt, DurationMs = 5 } },
-            default);
-        await host.InScopeAsync(async sp =>
-        {
-            await host.Services.GetRequiredService<WorkerReportBatcher>().ApplyTogetherAsync(sp, [result], CancellationToken.None);
-            return true;
-        });
+        await ApplyTogetherAsync(host, Result(run.RunId, Briefing, startedAt));
 
         Assert.Equal(1, updates.Count);
         var completed = await host.GetRequiredAsync(run.RunId);
         Assert.Equal((PluginRunStatus.Completed, dispatched.Version + 2, startedAt), (completed.Status, completed.Version, completed.StartedAt));
-        var seen = new List<PluginRunUpdate>();
-        while (subscription.Reader.TryRead(out var update))
-        {
-            seen.Add(update);
-        }
+        var seen = Drain(subscription.Reader);
 
         Assert.Contains(seen, u => u is { Kind: PluginRunUpdateKind.Status, Status: PluginRunStatus.Running } && u.Version == dispatched.Version + 1);
         Assert.Contains(seen, u => u is { Kind: PluginRunUpdateKind.Status, Status: PluginRunStatus.Completed } && u.Version == dispatched.Version + 2);
     }
 
-    private static WorkerReport Result(Guid runId, string output) => WorkerReport.Of(
+    private static WorkerReport Result(Guid runId, string output, DateTimeOffset? startedAt = null) => WorkerReport.Of(
         new StreamMessage<PluginResult>
         {
             Id = "1-1",
             StreamName = "plugin:results",
-            Message = new PluginResult { PluginRunId = runId, Status = PluginResultStatus.Completed, Output = output, Attempt = 1 },
+            Message = new PluginResult
+            {
+                PluginRunId = runId, Status = PluginResultStatus.Completed, Output = output, Attempt = 1, StartedAt = startedAt,
+                DurationMs = startedAt is null ? null : 5,
+            },
         },
         default);
+
+    /// <summary>Counts the UPDATE statements run on the host's database.</summary>
+    private static EfEventCounter CountUpdates(TestHost host) => new(
+        host.ConnectionString,
+        RelationalEventId.CommandExecuted,
+        where: static d => ((CommandExecutedEventData)d).Command.CommandText.TrimStart().StartsWith("UPDATE", StringComparison.OrdinalIgnoreCase));
+
+    private static async Task ApplyTogetherAsync(TestHost host, params WorkerReport[] reports) => await host.InScopeAsync(async sp =>
+    {
+        await host.Services.GetRequiredService<WorkerReportBatcher>().ApplyTogetherAsync(sp, reports, CancellationToken.None);
+        return true;
+    });
+
+    private static List<PluginRunUpdate> Drain(ChannelReader<PluginRunUpdate> reader)
+    {
+        var seen = new List<PluginRunUpdate>();
+        while (reader.TryRead(out var update))
+        {
+            seen.Add(update);
+        }
+
+        return seen;
+    }
 
     private static WorkerReport Started(Guid runId) => WorkerReport.Of(new StreamMessage<PluginEvent>
     {
