@@ -2,9 +2,9 @@ using System.Data.Common;
 using System.Runtime.CompilerServices;
 using System.Text;
 using Microsoft.EntityFrameworkCore;
+using Microsoft.EntityFrameworkCore.Diagnostics;
 using Microsoft.EntityFrameworkCore.Infrastructure;
 using Microsoft.EntityFrameworkCore.Metadata;
-using Microsoft.EntityFrameworkCore.Diagnostics;
 using Microsoft.EntityFrameworkCore.Storage;
 
 namespace FirstSip.Plugins.Internal.Storage;
@@ -191,8 +191,8 @@ internal sealed class RunStatements
 
         sql.Append(") RETURNING ").Append(_runId.Sql);
 
-        // Run as ExecuteSqlRaw runs its commands (interceptors, logging), reading the returned ids: SqlQueryRaw would
-        // compile a query for it on every call.
+        // Run through the command pipeline ExecuteSqlRaw uses (interceptors, logging), the returned ids read off the
+        // reader rather than through the LINQ query pipeline that SqlQueryRaw goes through.
         var command = context.GetService<IRawSqlCommandBuilder>().Build(sql.ToString(), CreateParameters(context, columns, values), context.Model);
         var reader = await command.RelationalCommand.ExecuteReaderAsync(
             new RelationalCommandParameterObject(
