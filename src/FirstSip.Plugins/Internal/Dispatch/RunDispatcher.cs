@@ -148,6 +148,7 @@ internal sealed class RunDispatcher(
 
         // One statement claims the batch, each run at the version it was read with. A run written by another process after
         // this batch's clock was read is never dispatched before it was created: it is claimed alone, at its creation time.
+        DateTimeOffset DispatchedAt(PluginRun run) => run.CreatedAt > now ? run.CreatedAt : now;
         var statements = RunStatements.Of(db.Context);
         var claimedIds = new HashSet<Guid>();
         var transaction = await db.Context.Database.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
@@ -161,7 +162,7 @@ internal sealed class RunDispatcher(
 
             foreach (var run in candidates.Where(r => r.CreatedAt > now))
             {
-                claimedIds.UnionWith(await statements.ClaimAsync(db.Context, [(run.RunId, run.Version)], run.CreatedAt, cancellationToken).ConfigureAwait(false));
+                claimedIds.UnionWith(await statements.ClaimAsync(db.Context, [(run.RunId, run.Version)], DispatchedAt(run), cancellationToken).ConfigureAwait(false));
             }
 
             await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
@@ -171,7 +172,7 @@ internal sealed class RunDispatcher(
         foreach (var run in candidates.Where(r => claimedIds.Contains(r.RunId)))
         {
             run.Status = PluginRunStatus.Dispatched;
-            run.DispatchedAt = run.CreatedAt > now ? run.CreatedAt : now;
+            run.DispatchedAt = DispatchedAt(run);
             run.RequestId = null;
             run.Deadline = null;
             run.StartedAt = null;

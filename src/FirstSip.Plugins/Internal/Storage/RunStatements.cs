@@ -43,8 +43,8 @@ internal sealed class RunStatements
     private readonly string _startSql;
     private readonly string _startAttemptSql;
     private readonly string _claimSql;
+    private readonly string _requestIdsHead;
     private readonly string _requestIdsTail;
-    private readonly string _tableSql;
     private readonly (Column Column, System.Reflection.PropertyInfo Property)[] _row;
     private readonly string _insertSql;
 
@@ -54,7 +54,7 @@ internal sealed class RunStatements
         var entity = context.Model.FindEntityType(typeof(PluginRun))
             ?? throw new InvalidOperationException("the context's model has no plugin runs");
         var table = StoreObjectIdentifier.Table(entity.GetTableName()!, entity.GetSchema());
-        var tableSql = _tableSql = _sql.DelimitIdentifier(table.Name, table.Schema);
+        var tableSql = _sql.DelimitIdentifier(table.Name, table.Schema);
         Column Of(string property)
         {
             var p = entity.FindProperty(property)!;
@@ -114,6 +114,7 @@ internal sealed class RunStatements
             + $"WHERE {_status.Sql} = {p[2]} AND (";
         // The entry ids of published requests (not a transition: the version stays), each unless a later attempt began;
         // the runs' ids and attempts follow, in a CASE and in an OR.
+        _requestIdsHead = $"UPDATE {tableSql} SET {_requestId.Sql} = CASE {_runId.Sql}";
         _requestIdsTail = $"{_dispatchFailures.Sql} = {p[0]} "
             + $"WHERE {_requestId.Sql} IS NULL AND ({_status.Sql} = {p[1]} OR {_status.Sql} = {p[2]}) AND (";
     }
@@ -185,8 +186,7 @@ internal sealed class RunStatements
             var (id, version) = (3 + (2 * i), 4 + (2 * i));
             (columns[id], values[id]) = (_runId, runs[i].RunId);
             (columns[version], values[version]) = (_version, runs[i].Version);
-            sql.Append(i == 0 ? "(" : " OR (").Append(_runId.Sql).Append(" = ").Append(p[id].Placeholder)
-                .Append(" AND ").Append(_version.Sql).Append(" = ").Append(p[version].Placeholder).Append(')');
+            AppendMatch(sql, i, p[id].Placeholder, _version, p[version].Placeholder);
         }
 
         sql.Append(") RETURNING ").Append(_runId.Sql);
@@ -229,7 +229,7 @@ internal sealed class RunStatements
         (columns[0], values[0]) = (_dispatchFailures, 0);
         (columns[1], values[1]) = (_status, PluginRunStatus.Dispatched);
         (columns[2], values[2]) = (_status, PluginRunStatus.Running);
-        var set = new StringBuilder("UPDATE ").Append(_tableSql).Append(" SET ").Append(_requestId.Sql).Append(" = CASE ").Append(_runId.Sql);
+        var set = new StringBuilder(_requestIdsHead);
         var where = new StringBuilder(_requestIdsTail);
         for (var i = 0; i < requests.Count; i++)
         {
@@ -238,13 +238,17 @@ internal sealed class RunStatements
             (columns[attempt], values[attempt]) = (_attempt, requests[i].Attempt);
             (columns[entry], values[entry]) = (_requestId, requests[i].EntryId);
             set.Append(" WHEN ").Append(p[id].Placeholder).Append(" THEN ").Append(p[entry].Placeholder);
-            where.Append(i == 0 ? "(" : " OR (").Append(_runId.Sql).Append(" = ").Append(p[id].Placeholder)
-                .Append(" AND ").Append(_attempt.Sql).Append(" = ").Append(p[attempt].Placeholder).Append(')');
+            AppendMatch(where, i, p[id].Placeholder, _attempt, p[attempt].Placeholder);
         }
 
         set.Append(" END, ").Append(where).Append(')');
         return context.Database.ExecuteSqlRawAsync(set.ToString(), CreateParameters(context, columns, values), cancellationToken);
     }
+
+    /// <summary>Appends the <paramref name="index"/>th run's term of a batch's OR: its id, and <paramref name="column"/>'s value.</summary>
+    private void AppendMatch(StringBuilder sql, int index, string runId, Column column, string value) =>
+        sql.Append(index == 0 ? "(" : " OR (").Append(_runId.Sql).Append(" = ").Append(runId)
+            .Append(" AND ").Append(column.Sql).Append(" = ").Append(value).Append(')');
 
     /// <summary>
     /// Moves a <c>dispatched</c> run (and, when <paramref name="restart"/>, a <c>running</c> one) of <paramref name="attempt"/>
