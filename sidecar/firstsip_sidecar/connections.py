@@ -9,9 +9,11 @@ blocking one) in ``CLIENT LIST``.
 
 from __future__ import annotations
 
-from typing import Optional
+import hashlib
+from typing import Any, Optional, Tuple
 
 import redis.asyncio as aioredis
+from redis.exceptions import NoScriptError
 
 from .settings import Settings
 
@@ -56,3 +58,22 @@ async def close_client(client: "aioredis.Redis") -> None:
     closer = getattr(client, "aclose", None) or client.close
     await closer()
     await client.connection_pool.disconnect()
+
+
+class LuaScript:
+    """A server-side Lua script, sent by its SHA1 (``EVALSHA``) and by its text only when the server does not
+    have it (after a restart or a ``SCRIPT FLUSH``), which loads it again.
+
+    :param text: the script.
+    """
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.sha = hashlib.sha1(text.encode("utf-8")).hexdigest()
+
+    async def __call__(self, client: "aioredis.Redis", keys: Tuple[str, ...], *args: Any) -> Any:
+        """Runs the script with ``keys`` and ``args`` on ``client`` and returns its reply."""
+        try:
+            return await client.evalsha(self.sha, len(keys), *keys, *args)
+        except NoScriptError:
+            return await client.eval(self.text, len(keys), *keys, *args)

@@ -103,6 +103,8 @@ class Execution:
         self.redactor = redactor or Redactor()
         self.cancelled = asyncio.Event()
         self.killed = asyncio.Event()
+        # Done once a cancel or a kill asks the execution to stop (what :meth:`_wait_for_outcome` waits on).
+        self._stop: Optional[asyncio.Future] = None
         self.cancel_reason: Optional[str] = None
         self.abandon_reason: Optional[str] = None
         self.process: Optional[asyncio.subprocess.Process] = None
@@ -115,10 +117,12 @@ class Execution:
         """Asks the execution to stop; it ends failed with ``kind`` ``cancelled``."""
         self.cancel_reason = reason
         self.cancelled.set()
+        self._wake()
 
     def kill(self) -> None:
         """Kills the execution for a shutdown; it ends without a result."""
         self.killed.set()
+        self._wake()
 
     def abandon(self, reason: str) -> None:
         """Kills the execution because the run is no longer this worker's (its lease was lost).
@@ -128,6 +132,11 @@ class Execution:
         if self.abandon_reason is None:
             self.abandon_reason = reason
         self.killed.set()
+        self._wake()
+
+    def _wake(self) -> None:
+        if self._stop is not None and not self._stop.done():
+            self._stop.set_result(None)
 
     def extend_lease(self, remaining_ms: int) -> None:
         """Tells the child its lease holds ``remaining_ms`` more milliseconds (safety margin already taken off)."""
@@ -228,10 +237,10 @@ class Execution:
             outcome, answered = await self._wait_for_outcome(deadline)
             if answered and outcome is not None and self._result is not None:
                 clean = not self._result.get("dirty") and not self.killed.is_set() and not self.cancelled.is_set()
-                if clean:
+                if clean and not drained.is_set():
                     with contextlib.suppress(asyncio.TimeoutError):
                         await asyncio.wait_for(drained.wait(), timeout=_STDERR_DRAIN_SECONDS)
-                    clean = drained.is_set() and pooled.alive
+                clean = clean and drained.is_set() and pooled.alive
                 pool.release(pooled, reusable=clean, rss_bytes=int(self._result.get("rss_bytes") or 0))
                 released = True
             return outcome
@@ -249,14 +258,13 @@ class Execution:
             ran out) and whether the child answered on its own (a result read, or its own stop), as opposed to a cancel,
             a kill, the timeout or an unreadable answer, after which the process must not be used again.
         """
+        self._stop = asyncio.get_running_loop().create_future()
+        if self.cancelled.is_set() or self.killed.is_set():
+            self._wake()
         reader = asyncio.ensure_future(self._read(deadline))
-        cancelled = asyncio.ensure_future(self.cancelled.wait())
-        killed = asyncio.ensure_future(self.killed.wait())
         try:
             done, _ = await asyncio.wait(
-                {reader, cancelled, killed},
-                timeout=max(deadline - time.time(), 0.0),
-                return_when=asyncio.FIRST_COMPLETED,
+                {reader, self._stop}, timeout=max(deadline - time.time(), 0.0), return_when=asyncio.FIRST_COMPLETED,
             )
             if reader in done:
                 try:
@@ -266,14 +274,13 @@ class Execution:
                 if outcome is None and self.abandon_reason is None:
                     self.abandon_reason = "its lease ran out before it was renewed; the execution stopped itself"
                 return outcome, True
-            if killed in done:
+            if self.killed.is_set():
                 return None, False
-            if cancelled in done:
+            if self.cancelled.is_set():
                 return ExecutionOutcome.stopped(self.cancel_reason), False
             return ExecutionOutcome.failed(self.timeout_error, kind="timed_out"), False
         finally:
-            for task in (reader, cancelled, killed):
-                task.cancel()
+            reader.cancel()
 
     async def _relay_stderr(self) -> None:
         """Logs the child's standard error, one redacted line at a time."""

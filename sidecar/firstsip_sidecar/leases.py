@@ -19,23 +19,37 @@ import logging
 import time
 from typing import TYPE_CHECKING, Optional, Tuple, Union
 
+from .connections import LuaScript
+
 if TYPE_CHECKING:
     import redis.asyncio as aioredis
 
 logger = logging.getLogger("firstsip.leases")
 
-_RENEW = """
+
+# KEYS: lease. ARGV: holder, lifetime (ms).
+_RENEW = LuaScript("""
 if redis.call('GET', KEYS[1]) == ARGV[1] then
   return redis.call('PEXPIRE', KEYS[1], ARGV[2])
 end
 return 0
-"""
-_RELEASE = """
+""")
+_RELEASE = LuaScript("""
 if redis.call('GET', KEYS[1]) == ARGV[1] then
   return redis.call('DEL', KEYS[1])
 end
 return 0
-"""
+""")
+# Takes the lease if nobody holds it, then reads the other keys (the run's markers), in one command.
+# KEYS: lease, then the keys to read. ARGV: holder, lifetime (ms). Returns 1 or 0, then each key's value.
+_ACQUIRE_AND_READ = LuaScript("""
+local taken = redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) and 1 or 0
+local reply = {taken}
+for i = 2, #KEYS do
+  reply[i] = redis.call('GET', KEYS[i])
+end
+return reply
+""")
 
 
 def _text(value: Union[str, bytes, None]) -> Optional[str]:
@@ -99,10 +113,7 @@ class Lease:
             the attempt to take the lease.
         """
         sent = time.monotonic()
-        async with self.client.pipeline(transaction=False) as pipe:
-            pipe.set(self.key, self.value, nx=True, px=self.lease_ms)
-            pipe.mget(*keys)
-            taken, values = await pipe.execute()
+        taken, *values = await _ACQUIRE_AND_READ(self.client, (self.key, *keys), self.value, self.lease_ms)
         if taken:
             self._valid_until = sent + self.lease_seconds
         return (bool(taken), *(_text(value) for value in values))
@@ -114,7 +125,7 @@ class Lease:
             and the execution stops itself when the last known lifetime ends).
         """
         sent = time.monotonic()
-        if await self.client.eval(_RENEW, 1, self.key, self.value, self.lease_ms):
+        if await _RENEW(self.client, (self.key,), self.value, self.lease_ms):
             self._valid_until = sent + self.lease_seconds
             return Renewal.RENEWED
         sent = time.monotonic()
@@ -126,7 +137,7 @@ class Lease:
 
     async def release(self) -> None:
         """Deletes the lease if it is still ours."""
-        await self.client.eval(_RELEASE, 1, self.key, self.value)
+        await _RELEASE(self.client, (self.key,), self.value)
         self.released = True
 
     def child_remaining_ms(self) -> int:

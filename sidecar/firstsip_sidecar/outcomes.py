@@ -18,12 +18,13 @@ import asyncio
 import logging
 import secrets as token
 import time
-from typing import TYPE_CHECKING, Dict, Optional
+from typing import TYPE_CHECKING, Dict, List, Optional, Tuple
 
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from . import protocol
+from .connections import LuaScript
 from .metrics import Metrics
 from .redaction import Redactor
 from .types import ExecutionOutcome, PluginRequest
@@ -43,11 +44,14 @@ WITHHELD_FIELDS = frozenset({"secrets"})
 # unless the run is already final (the first final marker stays, and a late retryable result never
 # turns a finished run back into one that may run again), and releases the run's lease if it is still
 # the given holder's. Atomic, one command: MULTI/EXEC with the same steps cost six.
+# Then, when asked, it reads the consumer's next new requests (XREADGROUP without BLOCK), so a busy worker takes its
+# next request in the same round trip; an error there (the group was deleted) reads nothing, the rest stands.
 # KEYS: results stream, requests stream, done key, lease key.
-# ARGV: group, request entry id, done value, done lifetime (ms), lease holder ('' for none), then the
-# result entry's field and value pairs.
-_SETTLE = """
-redis.call('XADD', KEYS[1], '*', unpack(ARGV, 6))
+# ARGV: group, request entry id, done value, done lifetime (ms), lease holder ('' for none), consumer, how many
+# requests to read (0 for none), then the result entry's field and value pairs.
+# Returns the requests read: a list of {entry id, {field, value, ...}}.
+_SETTLE = LuaScript("""
+redis.call('XADD', KEYS[1], '*', unpack(ARGV, 8))
 redis.call('XACK', KEYS[2], ARGV[1], ARGV[2])
 local current = redis.call('GET', KEYS[3])
 if not (current and string.sub(current, 1, 6) == 'final:') then
@@ -56,8 +60,14 @@ end
 if ARGV[5] ~= '' and redis.call('GET', KEYS[4]) == ARGV[5] then
   redis.call('DEL', KEYS[4])
 end
-return 1
-"""
+if ARGV[7] ~= '0' then
+  local read = redis.pcall('XREADGROUP', 'GROUP', ARGV[1], ARGV[6], 'COUNT', ARGV[7], 'STREAMS', KEYS[2], '>')
+  if type(read) == 'table' and read[1] then
+    return read[1][2]
+  end
+end
+return {}
+""")
 
 
 def _field_name(key: object) -> str:
@@ -88,7 +98,6 @@ class Outcomes:
         self.settings = settings
         self.consumer = consumer
         self.metrics = metrics
-        self._settle = client.register_script(_SETTLE)
 
     def _key(self, run_id: str, suffix: str) -> str:
         return protocol.run_key(self.settings.key_prefix, run_id, suffix)
@@ -111,7 +120,8 @@ class Outcomes:
         last_step: Optional[str] = None,
         lease: Optional["Lease"] = None,
         started_at: Optional[int] = None,
-    ) -> None:
+        take: int = 0,
+    ) -> List[Tuple[str, Dict[bytes, bytes]]]:
         """Publishes the result, acknowledges the request, writes the ``done`` key and releases the lease, atomically.
 
         :param redactor: the run's redactor; the outcome's error and output go through it first.
@@ -120,6 +130,9 @@ class Outcomes:
         :param lease: the run's lease, released (if still this worker's) in the same step.
         :param started_at: when set (unix ms), the result carries when the execution began, standing for its
             ``started`` event (an execution that ended before that event went out).
+        :param take: how many new requests to read for this consumer in the same step (0 for none): the caller hands
+            the slot it frees to them.
+        :returns: the requests read (entry id and fields), at most ``take``; they are pending on this consumer.
         :raises redis.exceptions.RedisError: Redis stayed unreachable for longer than the claim
             timeout; the request stays pending and another delivery runs it again.
         """
@@ -147,7 +160,7 @@ class Outcomes:
         )
         args = [
             self.settings.worker_group, entry_id, protocol.done_value(outcome, request.attempt), protocol.DONE_TTL_MS,
-            "" if lease is None else lease.value,
+            "" if lease is None else lease.value, self.consumer, take,
         ]
         for name, value in fields.items():
             args += (name, value)
@@ -155,7 +168,7 @@ class Outcomes:
         give_up = time.monotonic() + max(self.settings.claim_timeout_seconds, 5.0)
         while True:
             try:
-                await self._settle(keys=keys, args=args)
+                taken = await _SETTLE(self.client, keys, *args)
                 if lease is not None:
                     lease.released = True
                 break
@@ -168,6 +181,7 @@ class Outcomes:
         self.count(outcome)
         detail = f" ({outcome.error})" if outcome.status == "failed" and outcome.error != outcome.kind else ""
         logger.info("run %s: %s%s", request.run_id, outcome.kind, detail)
+        return [(_field_name(entry_id), dict(zip(flat[::2], flat[1::2]))) for entry_id, flat in taken or ()]
 
     async def acknowledge_duplicate(self, entry_id: str, run_id: str, done: Optional[str]) -> None:
         """Acknowledges a request whose run is settled (``done``) without running it."""

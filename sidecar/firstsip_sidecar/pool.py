@@ -131,6 +131,7 @@ class ProcessPool:
         self._busy: Set[PoolProcess] = set()
         self._starting = 0
         self._changed = asyncio.Condition()
+        self._waiting = 0
         self._closed = False
         self._retiring: Set[asyncio.Task] = set()
         self.started_processes = 0
@@ -191,7 +192,11 @@ class ProcessPool:
                     self._busy.add(chosen)
                     chosen.plugin = plugin
                     return chosen
-                await self._changed.wait()
+                self._waiting += 1
+                try:
+                    await self._changed.wait()
+                finally:
+                    self._waiting -= 1
 
     def _discard_dead(self, process: PoolProcess) -> bool:
         self._retire(process, "it exited")
@@ -258,6 +263,9 @@ class ProcessPool:
         task.add_done_callback(self._retiring.discard)
 
     def _notify(self) -> None:
+        if not self._waiting:
+            return  # nobody waits for a process (the usual case: a run's slot is taken only after its process is free)
+
         async def notify() -> None:
             async with self._changed:
                 self._changed.notify_all()

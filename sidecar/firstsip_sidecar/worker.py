@@ -219,6 +219,8 @@ class Worker:
             free = self._free_slots()
             if free <= 0:
                 self._slot_freed.clear()
+                # Not asyncio.timeout(): it relies on the task's count of cancel requests, and in this task (Python
+                # 3.11.2 with redis-py 4.3) its expiry came out as CancelledError, which ends the loop.
                 with contextlib.suppress(asyncio.TimeoutError):
                     await asyncio.wait_for(self._slot_freed.wait(), timeout=self.settings.block_seconds)
                 continue
@@ -355,7 +357,8 @@ class Worker:
         def finished(done: asyncio.Task) -> None:
             self._handlers.discard(done)
             self._entries.discard(entry_id)
-            self._slot_freed.set()
+            if self._free_slots() > 0:  # not when the handler passed its slot on to the next request
+                self._slot_freed.set()
             if not done.cancelled() and done.exception() is not None:
                 logger.error("handling %s failed; it stays pending: %r", entry_id, done.exception())
 
@@ -548,7 +551,8 @@ class Worker:
             keeping = asyncio.ensure_future(keepalive.run(stop_keepalive, since=started))
 
         # The keepalive's first look is one tick in: a run that ends sooner never needs it started.
-        keepalive_timer = asyncio.get_running_loop().call_later(keepalive.tick, begin_keepalive)
+        loop = asyncio.get_running_loop()
+        keepalive_timer = loop.call_later(keepalive.tick, begin_keepalive)
         outcome: Optional[ExecutionOutcome] = None
         try:
             logger.info(
@@ -557,17 +561,11 @@ class Worker:
             )
             # The started event goes out once the execution has run for a moment (or at its first step): a run that
             # ends sooner sends none; its result carries the start (started_at) instead.
-            running = asyncio.ensure_future(execution.run())
+            started_timer = loop.call_later(self.settings.started_event_delay_seconds, send_started)
             try:
-                await asyncio.wait({running}, timeout=self.settings.started_event_delay_seconds)
-            except asyncio.CancelledError:
-                running.cancel()
-                raise
-            if not running.done():
-                send_started()
-            try:
-                outcome = await running
+                outcome = await execution.run()
             finally:
+                started_timer.cancel()
                 if outcome is None:
                     send_started()  # it did start, even if it ended without a result
                 if started_sent is not None:
@@ -592,7 +590,14 @@ class Worker:
                     request.run_id, execution.abandon_reason, entry_id,
                 )
             return
-        await outcomes.publish(
+        # The slot this run frees goes to the next request, read in the same step (none once the worker stops).
+        taken = await outcomes.publish(
             entry_id, request, outcome, int(elapsed * 1000), redactor=redactor, lease=lease,
             last_step=steps[-1] if steps else None, started_at=started_at if started_sent is None else None,
+            take=0 if self.stopping else 1,
         )
+        for next_id, fields in taken:
+            if self.stopping:
+                logger.info("%s was read as the worker stopped; it stays pending for another worker", next_id)
+                continue
+            self._spawn(next_id, fields, 1)

@@ -81,6 +81,37 @@ def test_a_final_done_marker_is_never_replaced(redis_url, names, r):
     assert len(results_for(r, names, run_id)) == 4 and pending_count(r, names) == 0
 
 
+def test_a_settled_request_hands_its_slot_to_the_next_requests(redis_url, names, r):
+    """publish(take=n) reads up to n new requests for the consumer in the settling step; they are pending on it."""
+    from firstsip_sidecar.connections import close_client, create_client
+
+    run_ids = [str(uuid.uuid4()) for _ in range(4)]
+
+    async def scenario():
+        settings = worker_settings(redis_url, names)
+        client = create_client(settings)
+        outcomes = Outcomes(client, settings, "w", Metrics())
+        try:
+            await client.xgroup_create(names.requests, names.group, id="0", mkstream=True)
+            entries = [(await client.xadd(names.requests, request_fields(run_id, "echo"))).decode() for run_id in run_ids]
+            (_, ((first, fields),)), = await client.xreadgroup(names.group, "w", {names.requests: ">"}, count=1)
+            settle = ExecutionOutcome.completed("{}")
+            taken = await outcomes.publish(first.decode(), protocol.parse_request(fields), settle, take=2)
+            rest = await outcomes.publish(taken[0][0], protocol.parse_request(taken[0][1]), settle, take=5)
+            none = await outcomes.publish(taken[1][0], protocol.parse_request(taken[1][1]), settle, take=0)
+            last = await outcomes.publish(rest[0][0], protocol.parse_request(rest[0][1]), settle, take=1)
+            return entries, taken, rest, none, last
+        finally:
+            await close_client(client)
+
+    entries, taken, rest, none, last = asyncio.run(scenario())
+    assert [entry for entry, _ in taken] == entries[1:3] and [entry for entry, _ in rest] == entries[3:]
+    assert none == [] and last == []
+    assert protocol.parse_request(taken[0][1]).run_id == run_ids[1]
+    assert [json.loads(result["output"]) for result in (wait_result(r, names, run_id) for run_id in run_ids)] == [{}] * 4
+    assert pending_count(r, names) == 0
+
+
 def test_dead_letters_drop_the_secrets_field(redis_url, names, r):
     async def scenario():
         settings = worker_settings(redis_url, names)

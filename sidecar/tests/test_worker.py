@@ -391,6 +391,21 @@ def test_sigterm_lets_running_executions_finish(r, names, sidecar_factory, tmp_p
     assert pending_count(r, names) == 0
 
 
+def test_a_stopping_worker_takes_no_new_request_with_its_last_result(r, names, sidecar_factory, tmp_path):
+    """A busy worker reads its next request as it settles one; once it stops, it reads none, so the queued request is
+    left to the next worker, not pending on a worker that is gone."""
+    sidecar = sidecar_factory(SIDECAR_CONCURRENCY="1", SIDECAR_SHUTDOWN_GRACE_SECONDS="60")
+    first = publish(r, names, "sleepy", {"seconds": 2, "pid_file": str(tmp_path / "run.pid")})
+    read_pids(str(tmp_path / "run.pid"))
+    queued = publish(r, names, "echo", {})
+    sidecar.terminate()
+    assert sidecar.process.wait(timeout=60) == 0
+    assert wait_result(r, names, first)["status"] == "completed"
+    assert results_for(r, names, queued) == [] and pending_count(r, names) == 0
+    sidecar_factory(SIDECAR_CONCURRENCY="1")
+    assert wait_result(r, names, queued)["status"] == "completed"
+
+
 def test_sigterm_kills_executions_past_the_grace_period_and_leaves_them_pending(r, names, sidecar_factory, tmp_path):
     sidecar = sidecar_factory(SIDECAR_SHUTDOWN_GRACE_SECONDS="0.5")
     run_id = publish(r, names, "sleepy", {"seconds": 120, "pid_file": str(tmp_path / "run.pid")})
