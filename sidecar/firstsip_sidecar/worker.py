@@ -4,7 +4,8 @@ Delivery rules (docs/protocol.md):
 
 - The result is published and the request acknowledged in one atomic step, which also writes the
   run's ``done`` key and releases the lease (:mod:`~firstsip_sidecar.outcomes`). ``final:<n>`` settles every attempt of the
-  run; ``retry:<n>`` settles attempts up to ``n``.
+  run; ``retry:<n>`` settles attempts up to ``n``. The same step reads the worker's next new request, which takes
+  the slot the run frees (none once the worker stops): a busy worker reads between runs without a blocking read.
 - A per-run lease (:mod:`~firstsip_sidecar.leases`) keeps two workers from running one run. Before
   a run starts, under its lease, the worker reads the ``done`` and ``cancel`` keys and the request's
   ``queue_deadline`` and ``deadline`` (:mod:`~firstsip_sidecar.limits`): a settled run is
