@@ -138,6 +138,32 @@ def write_statements(connection: str, path: str) -> None:
                        stdout=out, stderr=subprocess.STDOUT)
 
 
+def start_sidecar(procs: Processes, redis_port: int, concurrency: int, extra: List[str],
+                  folder: str = os.path.join(ROOT, "sidecar")) -> subprocess.Popen:
+    """Starts a sidecar on the benchmark's plugins (``extra``: NAME=VALUE variables) and waits until it is ready.
+
+    :param folder: the sidecar folder to run (another checkout's, to compare versions).
+    """
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SIDECAR_", "FIRSTSIP_"))}
+    env.update(REDIS_URL=f"redis://127.0.0.1:{redis_port}/0", PLUGIN_DIR=os.path.join(HERE, "plugins"),
+               PYTHONPATH=folder, SIDECAR_PORT=str(port), SIDECAR_CONCURRENCY=str(concurrency),
+               SIDECAR_LOG_LEVEL="WARNING")
+    for item in extra:
+        name, _, value = item.partition("=")
+        env[name] = value
+    sidecar = procs.start("sidecar", [PYTHON, "-m", "firstsip_sidecar"], env=env, cwd=folder)
+
+    def ready() -> bool:
+        try:
+            return urllib.request.urlopen(f"http://127.0.0.1:{port}/health/ready", timeout=1).status == 200
+        except OSError:
+            return False
+
+    wait_until("the sidecar to be ready", ready)
+    return sidecar
+
+
 def sidecar_cpu(pid: int) -> Dict[str, float]:
     """The sidecar's own CPU, and its children's: the live ones' and that of those it replaced (and waited for)."""
     return {"worker": cpu_seconds(pid),
@@ -233,23 +259,7 @@ def main() -> int:
                               "--appendonly", "no"])
         wait_until("redis to answer", lambda: subprocess.run(["redis-cli", "-p", str(redis_port), "ping"],
                                                              capture_output=True).returncode == 0)
-        sidecar_port = free_port()
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("SIDECAR_", "FIRSTSIP_"))}
-        env.update(REDIS_URL=f"redis://127.0.0.1:{redis_port}/0", PLUGIN_DIR=os.path.join(HERE, "plugins"),
-                   PYTHONPATH=os.path.join(ROOT, "sidecar"), SIDECAR_PORT=str(sidecar_port),
-                   SIDECAR_CONCURRENCY=str(args.concurrency), SIDECAR_LOG_LEVEL="WARNING")
-        for item in args.set:
-            name, _, value = item.partition("=")
-            env[name] = value
-        sidecar = procs.start("sidecar", [PYTHON, "-m", "firstsip_sidecar"], env=env, cwd=os.path.join(ROOT, "sidecar"))
-
-        def sidecar_ready() -> bool:
-            try:
-                return urllib.request.urlopen(f"http://127.0.0.1:{sidecar_port}/health/ready", timeout=1).status == 200
-            except OSError:
-                return False
-
-        wait_until("the sidecar to be ready", sidecar_ready)
+        sidecar = start_sidecar(procs, redis_port, args.concurrency, args.set)
         redis = f"127.0.0.1:{redis_port}"
         if "sqlite" not in args.skip:
             print("==> FirstSip, SQLite history", file=sys.stderr, flush=True)

@@ -23,13 +23,12 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 import uuid
 from typing import Dict
 
 import redis
 
-from bench_e2e import HERE, PYTHON, ROOT, Processes, free_port, sidecar_cpu, wait_until
+from bench_e2e import ROOT, Processes, free_port, sidecar_cpu, start_sidecar, wait_until
 
 
 def request_fields() -> Dict[str, str]:
@@ -78,23 +77,7 @@ def main() -> int:
             wait_until("redis to answer", lambda: subprocess.run(["redis-cli", "-p", str(redis_port), "ping"],
                                                                  capture_output=True).returncode == 0)
             client.xgroup_create("plugin:requests", "crewai-workers", id="0", mkstream=True)
-            sidecar_port = free_port()
-            env = {k: v for k, v in os.environ.items() if not k.startswith(("SIDECAR_", "FIRSTSIP_"))}
-            env.update(REDIS_URL=f"redis://127.0.0.1:{redis_port}/0", PLUGIN_DIR=os.path.join(HERE, "plugins"),
-                       PYTHONPATH=args.sidecar, SIDECAR_PORT=str(sidecar_port),
-                       SIDECAR_CONCURRENCY=str(args.concurrency), SIDECAR_LOG_LEVEL="WARNING")
-            for item in args.set:
-                name, _, value = item.partition("=")
-                env[name] = value
-            sidecar = procs.start("sidecar", [PYTHON, "-m", "firstsip_sidecar"], env=env, cwd=args.sidecar)
-
-            def ready() -> bool:
-                try:
-                    return urllib.request.urlopen(f"http://127.0.0.1:{sidecar_port}/health/ready", timeout=1).status == 200
-                except OSError:
-                    return False
-
-            wait_until("the sidecar to be ready", ready)
+            sidecar = start_sidecar(procs, redis_port, args.concurrency, args.set, args.sidecar)
             last = drive(client, args.warmup, args.backlog, "0-0")
             before, commands_before, started = sidecar_cpu(sidecar.pid), calls(client), time.monotonic()
             drive(client, args.runs, args.backlog, last)
