@@ -176,6 +176,9 @@ class Outcomes:
                 if time.monotonic() + delay > give_up:
                     raise
                 logger.warning("run %s: publishing the result failed (%s); retrying", request.run_id, error)
+                # The lost call may have run: a request it read stays pending here until it is reclaimed. A retry
+                # reads none, so no more than that one waits for the claim timeout.
+                args[6] = 0
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 2.0)
         self.count(outcome)
