@@ -3,8 +3,7 @@
 //   warm-up: rounds of W runs posted under load, as below, until a round leaves the JIT nearly idle;
 //   idle: start-to-completed latency of runs posted one at a time (p50, p99);
 //   load: N runs posted by C concurrent callers (each starts its share, then waits for its runs), runs/s end to end.
-// Arguments: --redis host:port --db sqlite|postgres --connection <EF connection string> --plugins <dir>
-//            [--runs 2000] [--callers 8] [--idle 200] [--warmup 1000] [--prefix firstsip:bench:]
+// Arguments: see Usage below.
 using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
@@ -14,10 +13,26 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 
+const string Usage = "usage: FirstSip.Benchmarks.EndToEnd --redis host:port --db sqlite|postgres --connection <EF connection string> "
+    + "--plugins <dir> [--runs 2000] [--callers 8] [--idle 200] [--warmup 1000] [--prefix firstsip:bench:]\n"
+    + "Run by benchmarks/e2e/bench_e2e.py (./run bench-e2e), which starts Redis, PostgreSQL and the sidecar.";
+var help = args.Any(arg => arg is "-h" or "--help");
+if (help || args.Length % 2 != 0)
+{
+    Console.Error.WriteLine(Usage);
+    return help ? 0 : 2;
+}
+
 var options = new Dictionary<string, string>(StringComparer.Ordinal);
 for (var i = 0; i + 1 < args.Length; i += 2)
 {
     options[args[i].TrimStart('-')] = args[i + 1];
+}
+
+if (!options.TryGetValue("plugins", out var pluginFolder) || !Directory.Exists(pluginFolder))
+{
+    Console.Error.WriteLine($"--plugins must name a plugin folder (one holding the no-op plugin).\n{Usage}");
+    return 2;
 }
 
 string Option(string name, string fallback) => options.TryGetValue(name, out var value) ? value : fallback;
